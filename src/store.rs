@@ -1,0 +1,939 @@
+//! SQLite storage: the only module that touches the database.
+//!
+//! Invariants kept here:
+//! * one transaction per page check: page state, version, change and the alert's outbox row
+//!   are written together or not at all;
+//! * versions are append-only and numbered 1, 2, 3... per page; the raw HTML of each is kept
+//!   (zlib-compressed) so its text can be re-extracted;
+//! * schema changes are numbered migrations (`PRAGMA user_version`), applied in a transaction.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::fetch::Validators;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Sqlite {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database {path}: {message}")]
+    Other { path: String, message: String },
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Numbered schema migrations; index + 1 is the `user_version` after applying.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE sources (
+    name TEXT PRIMARY KEY,
+    first_cycle_done INTEGER NOT NULL DEFAULT 0,
+    last_check_at TEXT,
+    last_status TEXT,
+    last_error TEXT
+);
+CREATE TABLE pages (
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    first_seen_at TEXT NOT NULL,
+    baseline INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'removed')),
+    etag TEXT,
+    last_modified TEXT,
+    raw_hash TEXT,
+    gone_count INTEGER NOT NULL DEFAULT 0,
+    fail_count INTEGER NOT NULL DEFAULT 0,
+    suspect_hash TEXT,
+    last_check_at TEXT,
+    last_status TEXT,
+    last_error TEXT
+);
+CREATE INDEX pages_source ON pages(source);
+CREATE TABLE versions (
+    id INTEGER PRIMARY KEY,
+    page_id INTEGER NOT NULL REFERENCES pages(id),
+    version INTEGER NOT NULL,
+    fetched_at TEXT NOT NULL,
+    title TEXT NOT NULL,
+    published TEXT,
+    body TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    raw_html BLOB NOT NULL,
+    extractor_version INTEGER NOT NULL,
+    profile TEXT NOT NULL,
+    UNIQUE (page_id, version)
+);
+CREATE TABLE changes (
+    id INTEGER PRIMARY KEY,
+    page_id INTEGER NOT NULL REFERENCES pages(id),
+    kind TEXT NOT NULL CHECK (kind IN ('new', 'changed', 'removed')),
+    detected_at TEXT NOT NULL,
+    from_version INTEGER,
+    to_version INTEGER,
+    words_added INTEGER NOT NULL DEFAULT 0,
+    words_removed INTEGER NOT NULL DEFAULT 0,
+    baseline INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX changes_detected ON changes(detected_at);
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    change_id INTEGER NOT NULL UNIQUE REFERENCES changes(id),
+    message_id TEXT NOT NULL UNIQUE,
+    recipients TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    last_error TEXT,
+    sent_at TEXT
+);
+CREATE INDEX outbox_pending ON outbox(status, next_attempt_at);
+"#];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    New,
+    Changed,
+    Removed,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::New => "new",
+            ChangeKind::Changed => "changed",
+            ChangeKind::Removed => "removed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "new" => Some(ChangeKind::New),
+            "changed" => Some(ChangeKind::Changed),
+            "removed" => Some(ChangeKind::Removed),
+            _ => None,
+        }
+    }
+}
+
+/// A tracked statement page, as the check needs it.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub id: i64,
+    pub url: String,
+    pub source: String,
+    pub baseline: bool,
+    pub removed: bool,
+    pub validators: Validators,
+    pub raw_hash: Option<String>,
+    pub gone_count: i64,
+    pub suspect_hash: Option<String>,
+}
+
+/// A stored version.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Version {
+    pub page_id: i64,
+    pub url: String,
+    pub version: i64,
+    pub fetched_at: String,
+    pub title: String,
+    pub published: Option<String>,
+    pub body: String,
+    pub text_hash: String,
+    pub extractor_version: i64,
+    pub profile: String,
+}
+
+/// A new version to store.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub title: String,
+    pub published: Option<String>,
+    pub body: String,
+    pub text_hash: String,
+    pub raw_html: Vec<u8>,
+    pub raw_hash: String,
+    pub extractor_version: i64,
+    pub profile: String,
+}
+
+/// The change a check recorded, and whether to alert on it.
+#[derive(Debug, Clone)]
+pub struct NewChange {
+    pub kind: ChangeKind,
+    pub words_added: usize,
+    pub words_removed: usize,
+    /// Part of a source's silent first cycle: logged as baseline, never alerted.
+    pub baseline: bool,
+    /// Recipients of the alert; empty means no alert.
+    pub alert_to: Vec<String>,
+}
+
+/// What one page check found; written by [`Store::commit_check`] in one transaction.
+#[derive(Debug, Clone)]
+pub enum CheckResult {
+    /// Same text as the latest version (or 304).
+    Unchanged {
+        validators: Option<Validators>,
+        raw_hash: Option<String>,
+    },
+    /// A new version, with the change it makes.
+    NewVersion {
+        version: NewVersion,
+        validators: Validators,
+        change: NewChange,
+    },
+    /// 404/410. With `change`, the page is now recorded as removed.
+    Gone {
+        status: u16,
+        change: Option<NewChange>,
+    },
+    /// The check failed (timeout, 5xx, error page, empty or suspect extraction).
+    Failed {
+        reason: String,
+        /// Hash of a suspiciously short extraction, remembered to confirm on the next check.
+        suspect_hash: Option<String>,
+    },
+}
+
+/// One row of the change log.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChangeRow {
+    pub id: i64,
+    pub kind: ChangeKind,
+    pub url: String,
+    pub title: String,
+    pub source: String,
+    pub detected_at: String,
+    pub from_version: Option<i64>,
+    pub to_version: Option<i64>,
+    pub words_added: i64,
+    pub words_removed: i64,
+    pub baseline: bool,
+    pub page_id: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub since: Option<String>,
+    pub source: Option<String>,
+    pub kind: Option<ChangeKind>,
+    pub limit: Option<usize>,
+    pub include_baseline: bool,
+}
+
+/// An alert waiting in the outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub change_id: i64,
+    pub message_id: String,
+    pub recipients: Vec<String>,
+    pub attempts: i64,
+}
+
+/// Per-source summary for `presswatch sources`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SourceSummary {
+    pub name: String,
+    pub pages: i64,
+    pub removed: i64,
+    pub failing: i64,
+    pub last_check_at: Option<String>,
+    pub last_status: Option<String>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct OutboxCounts {
+    pub pending: i64,
+    pub failed: i64,
+    pub sent: i64,
+}
+
+pub struct Store {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+fn compress(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data)?;
+    e.finish()
+}
+
+fn decompress(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::ZlibDecoder::new(data).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+impl Store {
+    /// Open (creating the file and its directory if needed) and migrate.
+    pub fn open(path: &Path) -> Result<Store> {
+        let p = path.display().to_string();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Other {
+                path: p.clone(),
+                message: format!("cannot create directory {}: {e}", dir.display()),
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
+            path: p.clone(),
+            source,
+        })?;
+        let store = Store {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        };
+        store.with(|c| {
+            c.busy_timeout(std::time::Duration::from_secs(10))?;
+            c.pragma_update(None, "journal_mode", "WAL")?;
+            c.pragma_update(None, "synchronous", "NORMAL")?;
+            c.pragma_update(None, "foreign_keys", "ON")?;
+            Ok(())
+        })?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn).map_err(|e| self.err(e))
+    }
+
+    fn tx<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let v = f(&tx)?;
+            tx.commit()?;
+            Ok(v)
+        })
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let current: i64 =
+            self.with(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)))?;
+        if current as usize > MIGRATIONS.len() {
+            return Err(StoreError::Other {
+                path: self.path.display().to_string(),
+                message: format!(
+                    "schema version {current} is newer than this presswatch knows ({}); upgrade presswatch",
+                    MIGRATIONS.len()
+                ),
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            self.tx(|tx| {
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+                if i == 0 {
+                    let seed = format!(
+                        "{:?}{}",
+                        self.path,
+                        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+                    );
+                    let id = &crate::util::sha256_hex(seed.as_bytes())[..12];
+                    tx.execute(
+                        "INSERT INTO meta (key, value) VALUES ('instance', ?1)",
+                        [id],
+                    )?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A random id of this database, used in Message-IDs so two installations never collide.
+    pub fn instance_id(&self) -> Result<String> {
+        self.with(|c| {
+            c.query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| {
+                r.get(0)
+            })
+        })
+    }
+
+    // ---- sources ----
+
+    /// Has this source completed a cycle before (so its new pages are real news)?
+    pub fn source_first_cycle_done(&self, name: &str) -> Result<bool> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT first_cycle_done FROM sources WHERE name = ?1",
+                [name],
+                |r| r.get::<_, bool>(0),
+            )
+            .optional()
+            .map(|v| v.unwrap_or(false))
+        })
+    }
+
+    /// Record the end of a source's discovery + checks in this cycle.
+    pub fn finish_source(
+        &self,
+        name: &str,
+        at: &str,
+        status: &str,
+        error: Option<&str>,
+        cycle_done: bool,
+    ) -> Result<()> {
+        self.tx(|tx| {
+            tx.execute(
+                "INSERT INTO sources (name, first_cycle_done, last_check_at, last_status, last_error)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(name) DO UPDATE SET
+                   first_cycle_done = MAX(first_cycle_done, excluded.first_cycle_done),
+                   last_check_at = excluded.last_check_at, last_status = excluded.last_status,
+                   last_error = excluded.last_error",
+                params![name, cycle_done, at, status, error],
+            )?;
+            Ok(())
+        })
+    }
+
+    // ---- pages ----
+
+    /// Track a page (no-op when it is tracked already). Returns true when it was new.
+    pub fn ensure_page(&self, url: &str, source: &str, baseline: bool, at: &str) -> Result<bool> {
+        self.with(|c| {
+            let n = c.execute(
+                "INSERT OR IGNORE INTO pages (url, source, first_seen_at, baseline) VALUES (?1, ?2, ?3, ?4)",
+                params![url, source, at, baseline],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn page_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Page> {
+        Ok(Page {
+            id: r.get("id")?,
+            url: r.get("url")?,
+            source: r.get("source")?,
+            baseline: r.get("baseline")?,
+            removed: r.get::<_, String>("status")? == "removed",
+            validators: Validators {
+                etag: r.get("etag")?,
+                last_modified: r.get("last_modified")?,
+            },
+            raw_hash: r.get("raw_hash")?,
+            gone_count: r.get("gone_count")?,
+            suspect_hash: r.get("suspect_hash")?,
+        })
+    }
+
+    /// Every page tracked for a source, oldest first.
+    pub fn pages_of_source(&self, source: &str) -> Result<Vec<Page>> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT * FROM pages WHERE source = ?1 ORDER BY id")?;
+            st.query_map([source], Self::page_from_row)?.collect()
+        })
+    }
+
+    pub fn page_by_url(&self, url: &str) -> Result<Option<Page>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT * FROM pages WHERE url = ?1",
+                [url],
+                Self::page_from_row,
+            )
+            .optional()
+        })
+    }
+
+    // ---- versions ----
+
+    fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Version> {
+        Ok(Version {
+            page_id: r.get("page_id")?,
+            url: r.get("url")?,
+            version: r.get("version")?,
+            fetched_at: r.get("fetched_at")?,
+            title: r.get("title")?,
+            published: r.get("published")?,
+            body: r.get("body")?,
+            text_hash: r.get("text_hash")?,
+            extractor_version: r.get("extractor_version")?,
+            profile: r.get("profile")?,
+        })
+    }
+
+    const VERSION_COLS: &'static str = "v.page_id, p.url, v.version, v.fetched_at, v.title, v.published, v.body, v.text_hash, v.extractor_version, v.profile";
+
+    /// A page's version `n`, or its latest when `n` is `None`.
+    pub fn version(&self, page_id: i64, n: Option<i64>) -> Result<Option<Version>> {
+        self.with(|c| {
+            let sql = format!(
+                "SELECT {} FROM versions v JOIN pages p ON p.id = v.page_id
+                 WHERE v.page_id = ?1 AND (?2 IS NULL OR v.version = ?2)
+                 ORDER BY v.version DESC LIMIT 1",
+                Self::VERSION_COLS
+            );
+            c.query_row(&sql, params![page_id, n], Self::version_from_row)
+                .optional()
+        })
+    }
+
+    /// Every version of a page, oldest first.
+    pub fn versions(&self, page_id: i64) -> Result<Vec<Version>> {
+        self.with(|c| {
+            let sql = format!(
+                "SELECT {} FROM versions v JOIN pages p ON p.id = v.page_id WHERE v.page_id = ?1 ORDER BY v.version",
+                Self::VERSION_COLS
+            );
+            let mut st = c.prepare(&sql)?;
+            st.query_map([page_id], Self::version_from_row)?.collect()
+        })
+    }
+
+    /// The raw HTML stored with a version (decompressed).
+    pub fn raw_html(&self, page_id: i64, version: i64) -> Result<Option<Vec<u8>>> {
+        let blob: Option<Vec<u8>> = self.with(|c| {
+            c.query_row(
+                "SELECT raw_html FROM versions WHERE page_id = ?1 AND version = ?2",
+                params![page_id, version],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        blob.map(|b| decompress(&b))
+            .transpose()
+            .map_err(|e| StoreError::Other {
+                path: self.path.display().to_string(),
+                message: format!("stored HTML of page {page_id} version {version} is corrupt: {e}"),
+            })
+    }
+
+    // ---- the check transaction ----
+
+    /// Write everything one page check found, in one transaction. Returns the change id, if any.
+    pub fn commit_check(&self, page: &Page, result: &CheckResult, at: &str) -> Result<Option<i64>> {
+        let compressed = match result {
+            CheckResult::NewVersion { version, .. } => {
+                Some(compress(&version.raw_html).map_err(|e| StoreError::Other {
+                    path: self.path.display().to_string(),
+                    message: format!("cannot compress HTML of {}: {e}", page.url),
+                })?)
+            }
+            _ => None,
+        };
+        let instance = self.instance_id()?;
+        self.tx(|tx| {
+            match result {
+                CheckResult::Unchanged { validators, raw_hash } => {
+                    tx.execute(
+                        "UPDATE pages SET last_check_at = ?2, last_status = 'unchanged', last_error = NULL,
+                           gone_count = 0, fail_count = 0, suspect_hash = NULL,
+                           etag = COALESCE(?3, etag), last_modified = COALESCE(?4, last_modified),
+                           raw_hash = COALESCE(?5, raw_hash)
+                         WHERE id = ?1",
+                        params![
+                            page.id,
+                            at,
+                            validators.as_ref().and_then(|v| v.etag.clone()),
+                            validators.as_ref().and_then(|v| v.last_modified.clone()),
+                            raw_hash
+                        ],
+                    )?;
+                    Ok(None)
+                }
+                CheckResult::NewVersion {
+                    version,
+                    validators,
+                    change,
+                } => {
+                    let prev: Option<i64> =
+                        tx.query_row("SELECT MAX(version) FROM versions WHERE page_id = ?1", [page.id], |r| r.get(0))?;
+                    let n = prev.unwrap_or(0) + 1;
+                    tx.execute(
+                        "INSERT INTO versions (page_id, version, fetched_at, title, published, body, text_hash,
+                           raw_html, extractor_version, profile)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                        params![
+                            page.id,
+                            n,
+                            at,
+                            version.title,
+                            version.published,
+                            version.body,
+                            version.text_hash,
+                            compressed.as_deref().unwrap_or_default(),
+                            version.extractor_version,
+                            version.profile
+                        ],
+                    )?;
+                    tx.execute(
+                        "UPDATE pages SET last_check_at = ?2, last_status = ?3, last_error = NULL, status = 'active',
+                           gone_count = 0, fail_count = 0, suspect_hash = NULL, baseline = 0,
+                           etag = ?4, last_modified = ?5, raw_hash = ?6
+                         WHERE id = ?1",
+                        params![
+                            page.id,
+                            at,
+                            change.kind.as_str(),
+                            validators.etag,
+                            validators.last_modified,
+                            version.raw_hash
+                        ],
+                    )?;
+                    let id = insert_change(tx, page, change, prev, Some(n), at, &instance)?;
+                    Ok(Some(id))
+                }
+                CheckResult::Gone { status, change } => {
+                    let reason = format!("HTTP {status}");
+                    tx.execute(
+                        "UPDATE pages SET last_check_at = ?2, last_status = 'gone', last_error = ?3,
+                           gone_count = gone_count + 1, status = CASE WHEN ?4 THEN 'removed' ELSE status END,
+                           etag = NULL, last_modified = NULL, raw_hash = NULL
+                         WHERE id = ?1",
+                        params![page.id, at, reason, change.is_some()],
+                    )?;
+                    match change {
+                        Some(change) => {
+                            let last: Option<i64> = tx.query_row(
+                                "SELECT MAX(version) FROM versions WHERE page_id = ?1",
+                                [page.id],
+                                |r| r.get(0),
+                            )?;
+                            Ok(Some(insert_change(tx, page, change, last, None, at, &instance)?))
+                        }
+                        None => Ok(None),
+                    }
+                }
+                CheckResult::Failed { reason, suspect_hash } => {
+                    tx.execute(
+                        "UPDATE pages SET last_check_at = ?2, last_status = 'failed', last_error = ?3,
+                           fail_count = fail_count + 1, suspect_hash = ?4
+                         WHERE id = ?1",
+                        params![page.id, at, reason, suspect_hash],
+                    )?;
+                    Ok(None)
+                }
+            }
+        })
+    }
+
+    // ---- change log ----
+
+    const CHANGE_SELECT: &'static str =
+        "SELECT c.id, c.kind, p.url, p.source, c.detected_at, c.from_version,
+            c.to_version, c.words_added, c.words_removed, c.baseline, c.page_id,
+            COALESCE((SELECT title FROM versions v WHERE v.page_id = c.page_id
+                      AND v.version = COALESCE(c.to_version, c.from_version)), '') AS title
+         FROM changes c JOIN pages p ON p.id = c.page_id";
+
+    fn change_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChangeRow> {
+        let kind: String = r.get("kind")?;
+        Ok(ChangeRow {
+            id: r.get("id")?,
+            kind: ChangeKind::parse(&kind).unwrap_or(ChangeKind::Changed),
+            url: r.get("url")?,
+            title: r.get("title")?,
+            source: r.get("source")?,
+            detected_at: r.get("detected_at")?,
+            from_version: r.get("from_version")?,
+            to_version: r.get("to_version")?,
+            words_added: r.get("words_added")?,
+            words_removed: r.get("words_removed")?,
+            baseline: r.get("baseline")?,
+            page_id: r.get("page_id")?,
+        })
+    }
+
+    /// The change log, newest first.
+    pub fn changes(&self, f: &LogFilter) -> Result<Vec<ChangeRow>> {
+        self.with(|c| {
+            let sql = format!(
+                "{} WHERE (?1 IS NULL OR c.detected_at >= ?1) AND (?2 IS NULL OR p.source = ?2)
+                   AND (?3 IS NULL OR c.kind = ?3) AND (?4 OR c.baseline = 0)
+                 ORDER BY c.detected_at DESC, c.id DESC LIMIT ?5",
+                Self::CHANGE_SELECT
+            );
+            let limit = f.limit.map(|l| l as i64).unwrap_or(-1);
+            let mut st = c.prepare(&sql)?;
+            st.query_map(
+                params![
+                    f.since,
+                    f.source,
+                    f.kind.map(ChangeKind::as_str),
+                    f.include_baseline,
+                    limit
+                ],
+                Self::change_from_row,
+            )?
+            .collect()
+        })
+    }
+
+    pub fn change(&self, id: i64) -> Result<Option<ChangeRow>> {
+        self.with(|c| {
+            c.query_row(
+                &format!("{} WHERE c.id = ?1", Self::CHANGE_SELECT),
+                [id],
+                Self::change_from_row,
+            )
+            .optional()
+        })
+    }
+
+    // ---- outbox ----
+
+    /// Alerts due for (re)delivery now.
+    pub fn due_alerts(&self, now: &str) -> Result<Vec<OutboxRow>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT id, change_id, message_id, recipients, attempts FROM outbox
+                 WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY id",
+            )?;
+            st.query_map([now], |r| {
+                let recipients: String = r.get(3)?;
+                Ok(OutboxRow {
+                    id: r.get(0)?,
+                    change_id: r.get(1)?,
+                    message_id: r.get(2)?,
+                    recipients: serde_json::from_str(&recipients).unwrap_or_default(),
+                    attempts: r.get(4)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    pub fn mark_sent(&self, id: i64, at: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+                params![id, at],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// A failed attempt: retry at `next_at`, or give up (`next_at = None`).
+    pub fn mark_attempt_failed(&self, id: i64, error: &str, next_at: Option<&str>) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2,
+                   status = CASE WHEN ?3 IS NULL THEN 'failed' ELSE 'pending' END,
+                   next_attempt_at = COALESCE(?3, next_attempt_at)
+                 WHERE id = ?1",
+                params![id, error, next_at],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn outbox_counts(&self) -> Result<OutboxCounts> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'failed'), 0),
+                        COALESCE(SUM(status = 'sent'), 0) FROM outbox",
+                [],
+                |r| {
+                    Ok(OutboxCounts {
+                        pending: r.get(0)?,
+                        failed: r.get(1)?,
+                        sent: r.get(2)?,
+                    })
+                },
+            )
+        })
+    }
+
+    // ---- summaries ----
+
+    pub fn source_summaries(&self) -> Result<Vec<SourceSummary>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT s.name, s.last_check_at, s.last_status, s.last_error,
+                   (SELECT COUNT(*) FROM pages p WHERE p.source = s.name),
+                   (SELECT COUNT(*) FROM pages p WHERE p.source = s.name AND p.status = 'removed'),
+                   (SELECT COUNT(*) FROM pages p WHERE p.source = s.name AND p.last_status = 'failed')
+                 FROM sources s ORDER BY s.name",
+            )?;
+            st.query_map([], |r| {
+                Ok(SourceSummary {
+                    name: r.get(0)?,
+                    last_check_at: r.get(1)?,
+                    last_status: r.get(2)?,
+                    last_error: r.get(3)?,
+                    pages: r.get(4)?,
+                    removed: r.get(5)?,
+                    failing: r.get(6)?,
+                })
+            })?
+            .collect()
+        })
+    }
+}
+
+fn insert_change(
+    tx: &Transaction<'_>,
+    page: &Page,
+    change: &NewChange,
+    from: Option<i64>,
+    to: Option<i64>,
+    at: &str,
+    instance: &str,
+) -> rusqlite::Result<i64> {
+    tx.execute(
+        "INSERT INTO changes (page_id, kind, detected_at, from_version, to_version, words_added, words_removed, baseline)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            page.id,
+            change.kind.as_str(),
+            at,
+            from,
+            to,
+            change.words_added as i64,
+            change.words_removed as i64,
+            change.baseline
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    if !change.baseline && !change.alert_to.is_empty() {
+        // Stable per change: a retry after a crash sends the very same Message-ID.
+        let message_id = format!("<change-{id}.{instance}@presswatch>");
+        let recipients = serde_json::to_string(&change.alert_to).unwrap_or_else(|_| "[]".into());
+        tx.execute(
+            "INSERT INTO outbox (change_id, message_id, recipients, next_attempt_at) VALUES (?1, ?2, ?3, ?4)",
+            params![id, message_id, recipients, at],
+        )?;
+    }
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nv(body: &str) -> NewVersion {
+        NewVersion {
+            title: "T".into(),
+            published: None,
+            body: body.into(),
+            text_hash: crate::util::sha256_hex(body.as_bytes()),
+            raw_html: format!("<p>{body}</p>").into_bytes(),
+            raw_hash: "r".into(),
+            extractor_version: 1,
+            profile: "generic".into(),
+        }
+    }
+
+    fn change(kind: ChangeKind) -> NewChange {
+        NewChange {
+            kind,
+            words_added: 1,
+            words_removed: 0,
+            baseline: false,
+            alert_to: vec!["a@example.org".into()],
+        }
+    }
+
+    #[test]
+    fn versions_changes_and_outbox_in_one_transaction() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = Store::open(&dir.path().join("db/p.db")).expect("open");
+        assert!(
+            s.ensure_page("https://x/a", "src", false, "2026-01-01T00:00:00Z")
+                .expect("page")
+        );
+        assert!(
+            !s.ensure_page("https://x/a", "src", false, "2026-01-01T00:00:00Z")
+                .expect("page")
+        );
+        let page = s.page_by_url("https://x/a").expect("q").expect("page");
+        let r = CheckResult::NewVersion {
+            version: nv("one"),
+            validators: Validators::default(),
+            change: change(ChangeKind::New),
+        };
+        let c1 = s
+            .commit_check(&page, &r, "2026-01-01T00:00:01Z")
+            .expect("commit");
+        let r = CheckResult::NewVersion {
+            version: nv("two"),
+            validators: Validators::default(),
+            change: change(ChangeKind::Changed),
+        };
+        let c2 = s
+            .commit_check(&page, &r, "2026-01-01T00:00:02Z")
+            .expect("commit");
+        assert!(c1.is_some() && c2.is_some());
+        let v = s.version(page.id, None).expect("q").expect("latest");
+        assert_eq!((v.version, v.body.as_str()), (2, "two"));
+        assert_eq!(
+            s.raw_html(page.id, 1).expect("q").expect("raw"),
+            b"<p>one</p>"
+        );
+        let log = s.changes(&LogFilter::default()).expect("log");
+        assert_eq!(log.len(), 2);
+        assert_eq!(log[0].kind, ChangeKind::Changed);
+        assert_eq!((log[0].from_version, log[0].to_version), (Some(1), Some(2)));
+        let due = s.due_alerts("2026-01-02T00:00:00Z").expect("due");
+        assert_eq!(due.len(), 2);
+        assert_ne!(due[0].message_id, due[1].message_id);
+        s.mark_sent(due[0].id, "2026-01-02T00:00:00Z")
+            .expect("sent");
+        s.mark_attempt_failed(due[1].id, "550 no", None)
+            .expect("failed");
+        let counts = s.outbox_counts().expect("counts");
+        assert_eq!((counts.pending, counts.sent, counts.failed), (0, 1, 1));
+    }
+
+    #[test]
+    fn baseline_changes_are_hidden_and_not_alerted() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = Store::open(&dir.path().join("p.db")).expect("open");
+        s.ensure_page("https://x/a", "src", true, "t")
+            .expect("page");
+        let page = s.page_by_url("https://x/a").expect("q").expect("page");
+        let mut ch = change(ChangeKind::New);
+        ch.baseline = true;
+        let r = CheckResult::NewVersion {
+            version: nv("one"),
+            validators: Validators::default(),
+            change: ch,
+        };
+        s.commit_check(&page, &r, "2026-01-01T00:00:01Z")
+            .expect("commit");
+        assert!(s.changes(&LogFilter::default()).expect("log").is_empty());
+        let all = LogFilter {
+            include_baseline: true,
+            ..Default::default()
+        };
+        assert_eq!(s.changes(&all).expect("log").len(), 1);
+        assert!(s.due_alerts("9999").expect("due").is_empty());
+    }
+
+    #[test]
+    fn reopen_keeps_schema_version() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("p.db");
+        let id1 = Store::open(&path).expect("open").instance_id().expect("id");
+        let id2 = Store::open(&path)
+            .expect("reopen")
+            .instance_id()
+            .expect("id");
+        assert_eq!(id1, id2);
+    }
+}
