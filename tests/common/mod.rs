@@ -1,0 +1,107 @@
+//! Reusable integration-test harness for `presswatch`.
+//!
+//! Use from a test file with `mod common;`. Every item here is
+//! `#[allow(dead_code)]` (via the inner attribute below) because each test
+//! file only uses a subset of the harness.
+#![allow(dead_code)]
+
+pub mod http;
+pub mod mail;
+pub mod smtp;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Environment variables that could route the binary's HTTP traffic through a
+/// proxy instead of straight to the 127.0.0.1 fixtures. `command()` removes them.
+const PROXY_ENV: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+/// Path of the `presswatch` binary built by cargo for this test run.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_presswatch"))
+}
+
+/// A `Command` for the binary. It sets no environment of its own; it only
+/// removes proxy variables so that requests to the local fixtures go direct.
+/// Add `.args()`, `.env()`, `.current_dir()` as needed.
+pub fn command() -> Command {
+    let mut cmd = Command::new(bin());
+    for var in PROXY_ENV {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Run the binary with `args` to completion and capture its output.
+pub fn run(args: &[&str]) -> Output {
+    command()
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("failed to run {}: {e}", bin().display()))
+}
+
+/// stdout and stderr of an `Output`, lossily decoded, for assertion messages.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A throw-away state directory (config, database, ...) removed on drop.
+pub struct TempState {
+    dir: tempfile::TempDir,
+}
+
+impl TempState {
+    pub fn new() -> TempState {
+        TempState {
+            dir: tempfile::Builder::new()
+                .prefix("presswatch-test-")
+                .tempdir()
+                .expect("create temp dir"),
+        }
+    }
+
+    /// The directory itself.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `path()/rel`.
+    pub fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Write `toml` to `path()/config.toml` and return that path.
+    pub fn write_config(&self, toml: &str) -> PathBuf {
+        self.write_file("config.toml", toml)
+    }
+
+    /// Write `contents` to `path()/rel` (creating parent dirs) and return that path.
+    pub fn write_file(&self, rel: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent dirs");
+        }
+        std::fs::write(&path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        path
+    }
+}
+
+impl Default for TempState {
+    fn default() -> Self {
+        TempState::new()
+    }
+}
