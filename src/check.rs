@@ -39,11 +39,14 @@ pub struct Context {
     pub transport: Transport,
     /// Cancelled on SIGINT/SIGTERM: no new page check starts; running ones finish.
     pub shutdown: CancellationToken,
+    /// Held for the life of the context: one running presswatch per database.
+    _lock: std::fs::File,
 }
 
 impl Context {
     /// Open the database and build the fetcher and mail transport for a config.
     pub fn open(cfg: Config) -> anyhow::Result<Context> {
+        let lock = lock_database(&cfg.database)?;
         let store = Arc::new(crate::store::Store::open(&cfg.database)?);
         let fetcher = Fetcher::new(&cfg.fetch)?;
         let state_dir = cfg
@@ -58,7 +61,49 @@ impl Context {
             fetcher,
             transport,
             shutdown: CancellationToken::new(),
+            _lock: lock,
         })
+    }
+}
+
+/// Take the `<database>.lock` file lock, or say who holds it.
+fn lock_database(database: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    if let Some(dir) = database.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    }
+    let path = std::path::PathBuf::from(format!("{}.lock", database.display()));
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("cannot open lock file {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0)?;
+            file.rewind()?;
+            write!(file, "{}", std::process::id())?;
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            anyhow::bail!(
+                "another presswatch (pid {}) is already running on {}; stop it first",
+                if pid.trim().is_empty() {
+                    "?"
+                } else {
+                    pid.trim()
+                },
+                database.display()
+            )
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            anyhow::bail!("cannot lock {}: {e}", path.display())
+        }
     }
 }
 
@@ -121,7 +166,14 @@ pub async fn run_cycle(ctx: &Context, opts: &CycleOptions) -> CycleReport {
 
 /// Deliver every due alert; problems are logged and returned in the report.
 pub async fn deliver(ctx: &Context) -> DeliveryReport {
-    match notify::deliver_due(&ctx.store, &ctx.cfg.email, &ctx.transport).await {
+    match notify::deliver_due(
+        &ctx.store,
+        &ctx.cfg.email,
+        &ctx.transport,
+        ctx.cfg.web.base_url.as_deref(),
+    )
+    .await
+    {
         Ok(r) => {
             for e in &r.errors {
                 tracing::warn!("{e}");
@@ -283,11 +335,41 @@ fn looks_like_error_page(title: &str) -> bool {
         .any(|m| t == *m || t.starts_with(&format!("{m} ")) || t.starts_with(&format!("{m} |")))
 }
 
-/// The hash two versions are compared by: their words, so only a word edit is a change.
-pub fn text_hash(title: &str, body: &str) -> String {
+/// The text two versions are compared by: title and body without the lines the source's
+/// `ignore` rules match.
+pub fn comparable_text(title: &str, body: &str, ignore: &[regex::Regex]) -> String {
     let text = statement_text(title, body);
+    if ignore.is_empty() {
+        return text;
+    }
+    text.split('\n')
+        .filter(|line| !ignore.iter().any(|re| re.is_match(line.trim())))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The hash two comparable texts are compared by: their words, so only a word edit is a change.
+pub fn words_hash(text: &str) -> String {
     let words: Vec<&str> = text.split_whitespace().collect();
     sha256_hex(words.join(" ").as_bytes())
+}
+
+/// Who gets an alert for this change (empty: nobody), and in which digest.
+fn alert_route(
+    source: &Source,
+    kind: ChangeKind,
+    words_changed: usize,
+) -> (Vec<String>, Option<String>) {
+    let wanted = match kind {
+        ChangeKind::New => source.notify.new,
+        ChangeKind::Changed => source.notify.changed && words_changed >= source.min_change_words,
+        ChangeKind::Removed => source.notify.removed,
+    };
+    if wanted {
+        (source.to.clone(), source.digest.as_key())
+    } else {
+        (Vec::new(), None)
+    }
 }
 
 async fn check_page(ctx: &Context, source: &Source, page: &Page) -> PageOutcome {
@@ -344,12 +426,16 @@ async fn decide(ctx: &Context, source: &Source, page: &Page) -> anyhow::Result<C
         }
         Ok(Outcome::Gone(status)) => {
             let removal = latest.is_some() && !page.removed && page.gone_count + 1 >= 2;
-            let change = removal.then(|| NewChange {
-                kind: ChangeKind::Removed,
-                words_added: 0,
-                words_removed: latest.as_ref().map(|v| word_count(&v.body)).unwrap_or(0),
-                baseline: false,
-                alert_to: ctx.cfg.email.to.clone(),
+            let change = removal.then(|| {
+                let (alert_to, digest) = alert_route(source, ChangeKind::Removed, 0);
+                NewChange {
+                    kind: ChangeKind::Removed,
+                    words_added: 0,
+                    words_removed: latest.as_ref().map(|v| word_count(&v.body)).unwrap_or(0),
+                    baseline: false,
+                    alert_to,
+                    digest,
+                }
             });
             return Ok(CheckResult::Gone { status, change });
         }
@@ -379,7 +465,7 @@ async fn decide(ctx: &Context, source: &Source, page: &Page) -> anyhow::Result<C
         fetched.body.clone(),
         fetched.content_type.clone(),
         fetched.final_url.clone(),
-        source.body.clone(),
+        source.clone(),
     )
     .await?
     {
@@ -392,22 +478,21 @@ async fn decide(ctx: &Context, source: &Source, page: &Page) -> anyhow::Result<C
             page.url, article.title
         )));
     }
-    let hash = text_hash(&article.title, &article.body);
+    let new_text = comparable_text(&article.title, &article.body, &source.ignore);
+    let hash = words_hash(&new_text);
 
-    // The previous text, as the current extractor sees it.
+    // The previous text, as the current extractor sees it: re-extracted from the stored HTML
+    // when an older extractor stored it.
     let previous = match &latest {
         None => None,
         Some(l) if l.extractor_version == EXTRACTOR_VERSION as i64 => {
-            Some((l.title.clone(), l.body.clone(), l.text_hash.clone()))
+            Some((l.title.clone(), l.body.clone()))
         }
         Some(l) => {
             let raw = ctx.store.raw_html(page.id, l.version)?.unwrap_or_default();
-            match extract_async(raw, None, url.clone(), source.body.clone()).await? {
-                Ok(a) => {
-                    let h = text_hash(&a.title, &a.body);
-                    Some((a.title, a.body, h))
-                }
-                Err(_) => Some((l.title.clone(), l.body.clone(), l.text_hash.clone())),
+            match extract_async(raw, None, url.clone(), source.clone()).await? {
+                Ok(a) => Some((a.title, a.body)),
+                Err(_) => Some((l.title.clone(), l.body.clone())),
             }
         }
     };
@@ -422,10 +507,10 @@ async fn decide(ctx: &Context, source: &Source, page: &Page) -> anyhow::Result<C
         extractor_version: EXTRACTOR_VERSION as i64,
         profile: article.profile.clone(),
     };
-    let alert_to = ctx.cfg.email.to.clone();
-    let Some((old_title, old_body, old_hash)) = previous else {
+    let Some((old_title, old_body)) = previous else {
+        let (alert_to, digest) = alert_route(source, ChangeKind::New, 0);
         return Ok(CheckResult::NewVersion {
-            version: new_version,
+            version: Box::new(new_version),
             validators: fetched.validators,
             change: NewChange {
                 kind: ChangeKind::New,
@@ -433,10 +518,12 @@ async fn decide(ctx: &Context, source: &Source, page: &Page) -> anyhow::Result<C
                 words_removed: 0,
                 baseline: page.baseline,
                 alert_to,
+                digest,
             },
         });
     };
-    if old_hash == hash && !page.removed {
+    let old_text = comparable_text(&old_title, &old_body, &source.ignore);
+    if words_hash(&old_text) == hash && !page.removed {
         return Ok(CheckResult::Unchanged {
             validators: Some(fetched.validators),
             raw_hash: Some(raw_hash),
@@ -460,18 +547,15 @@ async fn decide(ctx: &Context, source: &Source, page: &Page) -> anyhow::Result<C
         });
     }
 
-    let d = crate::diff::diff(
-        &statement_text(&old_title, &old_body),
-        &statement_text(&article.title, &article.body),
-        0,
-    );
+    let d = crate::diff::diff(&old_text, &new_text, 0);
     let kind = if page.removed {
         ChangeKind::New
     } else {
         ChangeKind::Changed
     };
+    let (alert_to, digest) = alert_route(source, kind, d.words_added + d.words_removed);
     Ok(CheckResult::NewVersion {
-        version: new_version,
+        version: Box::new(new_version),
         validators: fetched.validators,
         change: NewChange {
             kind,
@@ -479,6 +563,7 @@ async fn decide(ctx: &Context, source: &Source, page: &Page) -> anyhow::Result<C
             words_removed: d.words_removed,
             baseline: false,
             alert_to,
+            digest,
         },
     })
 }
@@ -488,11 +573,16 @@ async fn extract_async(
     body: Vec<u8>,
     content_type: Option<String>,
     url: Url,
-    selector: Option<String>,
+    source: Source,
 ) -> anyhow::Result<Result<extract::Article, extract::ExtractError>> {
     Ok(tokio::task::spawn_blocking(move || {
         let html = extract::decode_html(&body, content_type.as_deref());
-        extract::extract(&html, &url, selector.as_deref())
+        extract::extract_for_source(
+            &html,
+            &url,
+            source.body.as_deref(),
+            source.profile.as_deref(),
+        )
     })
     .await?)
 }
@@ -503,8 +593,17 @@ mod tests {
 
     #[test]
     fn whitespace_only_edit_hashes_equal() {
-        assert_eq!(text_hash("T", "a  b\n\nc"), text_hash("T", "a b c"));
-        assert_ne!(text_hash("T", "a b c"), text_hash("T", "a b d"));
+        let h = |t: &str, b: &str| words_hash(&comparable_text(t, b, &[]));
+        assert_eq!(h("T", "a  b\n\nc"), h("T", "a b c"));
+        assert_ne!(h("T", "a b c"), h("T", "a b d"));
+    }
+
+    #[test]
+    fn ignored_lines_leave_comparison() {
+        let re = vec![regex::Regex::new("^Last updated").expect("re")];
+        let a = comparable_text("T", "Body text.\n\nLast updated 1 May 2026", &re);
+        let b = comparable_text("T", "Body text.\n\nLast updated 2 May 2026", &re);
+        assert_eq!(words_hash(&a), words_hash(&b));
     }
 
     #[test]

@@ -56,7 +56,18 @@ pub struct Config {
     pub alert_on_first_run: bool,
     pub fetch: FetchConfig,
     pub email: EmailConfig,
+    pub web: WebConfig,
     pub sources: Vec<Source>,
+}
+
+/// `[web]`: the read-only change log over HTTP.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// `host:port` to listen on, e.g. "127.0.0.1:8080"; unset: no web server.
+    pub listen: Option<String>,
+    /// Public URL of the web change log, used for links in alerts.
+    pub base_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -100,6 +111,69 @@ pub struct EmailConfig {
     pub from: String,
     /// lettre SMTP URL; `None` writes `.eml` files under `<state>/outbox/`.
     pub smtp: Option<String>,
+    /// Default batching for every source: "off" (one mail per change), "cycle", "daily HH:MM".
+    pub digest: String,
+}
+
+/// How alerts of a source are batched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Digest {
+    /// One mail per change.
+    Off,
+    /// One mail per cycle listing every change.
+    Cycle,
+    /// One mail a day at this UTC time.
+    Daily { hour: u32, minute: u32 },
+}
+
+impl Digest {
+    pub fn parse(s: &str) -> Result<Digest, String> {
+        let s = s.trim();
+        match s {
+            "off" | "" => Ok(Digest::Off),
+            "cycle" => Ok(Digest::Cycle),
+            _ => {
+                let time = s
+                    .strip_prefix("daily")
+                    .map(str::trim)
+                    .ok_or_else(|| format!("{s:?} is not \"off\", \"cycle\" or \"daily HH:MM\""))?;
+                let t = chrono::NaiveTime::parse_from_str(time, "%H:%M")
+                    .map_err(|_| format!("{s:?}: expected \"daily HH:MM\" (24-hour, UTC)"))?;
+                use chrono::Timelike;
+                Ok(Digest::Daily {
+                    hour: t.hour(),
+                    minute: t.minute(),
+                })
+            }
+        }
+    }
+
+    /// Stored with each outbox row.
+    pub fn as_key(self) -> Option<String> {
+        match self {
+            Digest::Off => None,
+            Digest::Cycle => Some("cycle".into()),
+            Digest::Daily { hour, minute } => Some(format!("daily {hour:02}:{minute:02}")),
+        }
+    }
+}
+
+/// Which change kinds a source alerts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotifyKinds {
+    pub new: bool,
+    pub changed: bool,
+    pub removed: bool,
+}
+
+impl Default for NotifyKinds {
+    fn default() -> Self {
+        NotifyKinds {
+            new: true,
+            changed: true,
+            removed: true,
+        }
+    }
 }
 
 impl Default for EmailConfig {
@@ -108,6 +182,7 @@ impl Default for EmailConfig {
             to: Vec::new(),
             from: "presswatch <presswatch@localhost>".to_string(),
             smtp: None,
+            digest: "off".to_string(),
         }
     }
 }
@@ -144,6 +219,16 @@ pub struct Source {
     pub links: String,
     /// Optional CSS selector that overrides extraction.
     pub body: Option<String>,
+    /// Optional site profile to use whatever the host (e.g. "iom" for a mirror of an IOM site).
+    pub profile: Option<String>,
+    /// Alert recipients (the source's `to`, else `[email] to`).
+    pub to: Vec<String>,
+    /// Lines (paragraphs) matching any of these are left out of comparison.
+    pub ignore: Vec<Regex>,
+    /// Edits of fewer words are stored as versions but not alerted.
+    pub min_change_words: usize,
+    pub notify: NotifyKinds,
+    pub digest: Digest,
 }
 
 impl Source {
@@ -174,6 +259,8 @@ struct RawConfig {
     #[serde(default = "default_email")]
     email: Spanned<EmailConfig>,
     #[serde(default)]
+    web: WebConfig,
+    #[serde(default)]
     sources: Vec<Spanned<RawSource>>,
 }
 
@@ -199,6 +286,14 @@ struct RawSource {
     matcher: Option<Spanned<String>>,
     links: Option<Spanned<String>>,
     body: Option<Spanned<String>>,
+    profile: Option<Spanned<String>>,
+    to: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    ignore: Vec<Spanned<String>>,
+    #[serde(default)]
+    min_change_words: usize,
+    notify: Option<Spanned<Vec<String>>>,
+    digest: Option<Spanned<String>>,
 }
 
 /// Load, override from the environment, and validate.
@@ -232,6 +327,7 @@ pub fn parse(
         alert_on_first_run: raw.alert_on_first_run,
         fetch: raw.fetch,
         email: raw.email.get_ref().clone(),
+        web: raw.web,
         sources: Vec::new(),
     };
     apply_env(&mut cfg, env)?;
@@ -308,6 +404,33 @@ pub fn parse(
         }
     }
 
+    if let Some(listen) = &cfg.web.listen
+        && listen.parse::<std::net::SocketAddr>().is_err()
+    {
+        return Err(fail(
+            "PRESSWATCH_WEB_LISTEN",
+            key_span(text, "listen"),
+            format!("web.listen: {listen:?} is not host:port, e.g. \"127.0.0.1:8080\""),
+        ));
+    }
+    if let Some(base) = &cfg.web.base_url
+        && Url::parse(base).map_or(true, |u| !matches!(u.scheme(), "http" | "https"))
+    {
+        return Err(fail(
+            "PRESSWATCH_WEB_BASE_URL",
+            key_span(text, "base_url"),
+            format!("web.base_url: {base:?} is not an http(s) URL"),
+        ));
+    }
+
+    let default_digest = Digest::parse(&cfg.email.digest).map_err(|e| {
+        fail(
+            "PRESSWATCH_EMAIL_DIGEST",
+            key_span(text, "digest"),
+            format!("email.digest: {e}"),
+        )
+    })?;
+
     for src in &raw.sources {
         let s = src.get_ref();
         let name = s.name.get_ref().trim().to_string();
@@ -380,6 +503,90 @@ pub fn parse(
             }
             None => None,
         };
+        let profile = match &s.profile {
+            Some(p) => {
+                let known: Vec<&str> = crate::extract::profiles::PROFILES
+                    .iter()
+                    .map(|p| p.name)
+                    .collect();
+                if !known.contains(&p.get_ref().as_str()) {
+                    return Err(err(
+                        p.span(),
+                        format!(
+                            "sources.profile: unknown profile {:?} (source {name}); known: {}",
+                            p.get_ref(),
+                            known.join(", ")
+                        ),
+                    ));
+                }
+                Some(p.get_ref().clone())
+            }
+            None => None,
+        };
+        let to = match &s.to {
+            Some(list) => {
+                for addr in list.get_ref() {
+                    if addr.parse::<lettre::message::Mailbox>().is_err() {
+                        return Err(err(
+                            list.span(),
+                            format!("sources.to: invalid address {addr:?} (source {name})"),
+                        ));
+                    }
+                }
+                list.get_ref().clone()
+            }
+            None => cfg.email.to.clone(),
+        };
+        let mut ignore = Vec::new();
+        for re in &s.ignore {
+            ignore.push(Regex::new(re.get_ref()).map_err(|e| {
+                let first = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
+                err(
+                    re.span(),
+                    format!(
+                        "sources.ignore: invalid regex {:?}: {first} (source {name})",
+                        re.get_ref()
+                    ),
+                )
+            })?);
+        }
+        let notify = match &s.notify {
+            Some(list) => {
+                let mut n = NotifyKinds {
+                    new: false,
+                    changed: false,
+                    removed: false,
+                };
+                for k in list.get_ref() {
+                    match k.as_str() {
+                        "new" => n.new = true,
+                        "changed" => n.changed = true,
+                        "removed" => n.removed = true,
+                        other => {
+                            return Err(err(
+                                list.span(),
+                                format!(
+                                    "sources.notify: unknown kind {other:?} (source {name}); expected \"new\", \"changed\", \"removed\""
+                                ),
+                            ));
+                        }
+                    }
+                }
+                n
+            }
+            None => NotifyKinds::default(),
+        };
+        let digest = match &s.digest {
+            Some(d) => Digest::parse(d.get_ref())
+                .map_err(|e| err(d.span(), format!("sources.digest: {e} (source {name})")))?,
+            None => default_digest,
+        };
         cfg.sources.push(Source {
             name,
             kind: s.kind,
@@ -387,6 +594,12 @@ pub fn parse(
             matcher,
             links,
             body,
+            profile,
+            to,
+            ignore,
+            min_change_words: s.min_change_words,
+            notify,
+            digest,
         });
     }
     Ok(cfg)
@@ -456,6 +669,13 @@ fn apply_env(cfg: &mut Config, env: &BTreeMap<String, String>) -> Result<(), Con
                     .collect()
             }
             "PRESSWATCH_EMAIL_FROM" => cfg.email.from = value.clone(),
+            "PRESSWATCH_EMAIL_DIGEST" => cfg.email.digest = value.clone(),
+            "PRESSWATCH_WEB_LISTEN" => {
+                cfg.web.listen = Some(value.clone()).filter(|v| !v.trim().is_empty())
+            }
+            "PRESSWATCH_WEB_BASE_URL" => {
+                cfg.web.base_url = Some(value.clone()).filter(|v| !v.trim().is_empty())
+            }
             "PRESSWATCH_EMAIL_SMTP" => {
                 cfg.email.smtp = Some(value.clone()).filter(|v| !v.trim().is_empty())
             }
@@ -480,6 +700,8 @@ mod tests {
 
     const GOOD: &str = r#"
 database = "x.db"
+[web]
+listen = "127.0.0.1:8080"
 [email]
 to = ["a@example.org"]
 [[sources]]
@@ -511,14 +733,44 @@ match = '^https://www\.iom\.int/news/'
     #[test]
     fn bad_values_name_line() {
         let e = p(&GOOD.replace(r"'^https://www\.iom\.int/news/'", "'(('")).expect_err("bad regex");
-        assert!(e.to_string().starts_with("t.toml:9: sources.match"), "{e}");
+        assert!(e.to_string().starts_with("t.toml:11: sources.match"), "{e}");
         let e =
             p(&GOOD.replace("https://www.iom.int/news/rss.xml", "ftp://x")).expect_err("bad url");
-        assert!(e.to_string().starts_with("t.toml:8: sources.url"), "{e}");
+        assert!(e.to_string().starts_with("t.toml:10: sources.url"), "{e}");
         let e = p(&GOOD.replace("kind = \"feed\"", "kind = \"rss\"")).expect_err("bad kind");
-        assert!(e.to_string().starts_with("t.toml:7:"), "{e}");
+        assert!(e.to_string().starts_with("t.toml:9:"), "{e}");
         let e = p("schedule = \"every minute\"\n").expect_err("bad cron");
         assert!(e.to_string().starts_with("t.toml:1: schedule"), "{e}");
+    }
+
+    #[test]
+    fn alerting_options() {
+        let text = format!(
+            "{GOOD}to = [\"b@example.org\"]\nignore = ['^Last updated']\nmin_change_words = 3\nnotify = [\"new\", \"removed\"]\ndigest = \"daily 07:30\"\n"
+        );
+        let c = p(&text).expect("valid");
+        let s = &c.sources[0];
+        assert_eq!(s.to, vec!["b@example.org"]);
+        assert!(s.ignore[0].is_match("Last updated 3 May"));
+        assert_eq!(s.min_change_words, 3);
+        assert!(s.notify.new && !s.notify.changed && s.notify.removed);
+        assert_eq!(
+            s.digest,
+            Digest::Daily {
+                hour: 7,
+                minute: 30
+            }
+        );
+        let c = p(GOOD).expect("valid");
+        assert_eq!(c.sources[0].to, vec!["a@example.org"]);
+        assert_eq!(c.sources[0].digest, Digest::Off);
+        let e = p(&format!("{GOOD}digest = \"weekly\"\n")).expect_err("bad digest");
+        assert!(
+            e.to_string().starts_with("t.toml:12: sources.digest"),
+            "{e}"
+        );
+        let e = p(&format!("{GOOD}notify = [\"moved\"]\n")).expect_err("bad kind");
+        assert!(e.to_string().contains("sources.notify"), "{e}");
     }
 
     #[test]

@@ -64,10 +64,17 @@ fn parse_feed(source: &Source, doc_url: &Url, body: &[u8]) -> Result<Discovered,
     for entry in feed.entries {
         // RSS <guid isPermaLink> often holds the canonical story URL while <link> points at a
         // tracking or "view" variant: prefer the id when it is an acceptable URL.
-        let candidates =
-            std::iter::once(entry.id.as_str()).chain(entry.links.iter().map(|l| l.href.as_str()));
-        let chosen = candidates
-            .filter_map(|c| doc_url.join(c.trim()).ok())
+        // The id counts only when it is itself an absolute URL ("123 at https://..." is not).
+        let id = Some(entry.id.trim())
+            .filter(|i| !i.contains(char::is_whitespace))
+            .and_then(|i| Url::parse(i).ok());
+        let links = entry
+            .links
+            .iter()
+            .filter_map(|l| doc_url.join(l.href.trim()).ok());
+        let chosen = id
+            .into_iter()
+            .chain(links)
             .map(|u| canonical_url(&u))
             .find(|u| source.accepts(u));
         if let Some(u) = chosen {
@@ -167,6 +174,12 @@ mod tests {
             matcher: Some(Regex::new(r"^https://www\.iom\.int/news/").expect("re")),
             links: links.into(),
             body: None,
+            profile: None,
+            to: vec![],
+            ignore: vec![],
+            min_change_words: 0,
+            notify: Default::default(),
+            digest: crate::config::Digest::Off,
         }
     }
 

@@ -17,6 +17,7 @@
 //! * [`notify`] renders alerts and delivers them from the outbox.
 //! * [`check`] is one cycle: it wires the stages together.
 //! * [`schedule`] runs cycles on the cron schedule until a signal stops the daemon.
+//! * [`web`] serves the read-only change log, Atom feed, `/healthz` and `/metrics`.
 
 pub mod check;
 pub mod config;
@@ -28,3 +29,4 @@ pub mod notify;
 pub mod schedule;
 pub mod store;
 pub mod util;
+pub mod web;

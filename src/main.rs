@@ -101,6 +101,8 @@ enum Command {
     },
     /// Configured sources: pages tracked, last check and status.
     Sources,
+    /// Ask the running daemon's /healthz (for a container HEALTHCHECK): exit 0 when healthy.
+    Healthcheck,
 }
 
 fn main() -> ExitCode {
@@ -373,6 +375,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        (Command::Healthcheck, Some(cfg)) => match presswatch::web::healthcheck(&cfg.web).await {
+            Ok(status) => {
+                println!("{status}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(reason) => {
+                eprintln!("presswatch: unhealthy: {reason}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
         (_, None) => unreachable!("every command but extract has a config"),
     }
 }

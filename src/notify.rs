@@ -13,7 +13,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::EmailConfig;
 use crate::diff;
-use crate::store::{ChangeKind, ChangeRow, Store, StoreError, Version};
+use crate::store::{ChangeKind, ChangeRow, OutboxRow, Store, StoreError, Version};
 
 /// Subjects are cut to stay under this many characters.
 const MAX_SUBJECT_CHARS: usize = 119;
@@ -38,6 +38,8 @@ pub struct Alert {
     pub old: Option<Version>,
     pub new: Option<Version>,
     pub diff: Option<diff::Diff>,
+    /// The page's history in the web change log, when `web.base_url` is set.
+    pub history_url: Option<String>,
 }
 
 impl Alert {
@@ -67,6 +69,7 @@ impl Alert {
             old,
             new,
             diff,
+            history_url: None,
         }))
     }
 
@@ -207,7 +210,7 @@ impl Alert {
             "<table style=\"border-collapse:collapse;font-size:14px;margin-bottom:16px;\">\n",
         );
         for (k, v) in self.facts() {
-            let value = if k == "URL" {
+            let value = if k == "URL" || k == "History" {
                 format!(
                     "<a href=\"{}\" style=\"color:#0b57d0;\">{}</a>",
                     html_escape::encode_double_quoted_attribute(&v),
@@ -323,24 +326,26 @@ impl Transport {
         }
     }
 
-    async fn send(&self, msg: &Message, change_id: i64) -> Result<(), SendError> {
+    /// Send one mail; `key` names the `.eml` file (the same key replaces, never doubles).
+    async fn send(&self, msg: &Message, key: &str) -> Result<(), SendError> {
         match self {
             Transport::Smtp { host, mailer } => {
-                mailer.send(msg.clone()).await.map(|_| ()).map_err(|e| {
-                    let permanent = e.is_permanent();
-                    SendError {
-                        message: format!("SMTP {host}: {}", one_line(&e)),
-                        permanent,
-                    }
-                })
+                mailer
+                    .send(msg.clone())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| SendError {
+                        message: format!("SMTP {host}: {}", describe_smtp_error(&e)),
+                        permanent: e.is_permanent(),
+                    })
             }
             Transport::Files(dir) => {
                 // Named by change: writing the same alert twice replaces the file, never doubles it.
                 let write = || -> std::io::Result<()> {
                     std::fs::create_dir_all(dir)?;
-                    let tmp = dir.join(format!(".change-{change_id}.eml.tmp"));
+                    let tmp = dir.join(format!(".{key}.eml.tmp"));
                     std::fs::write(&tmp, msg.formatted())?;
-                    std::fs::rename(&tmp, dir.join(format!("change-{change_id}.eml")))
+                    std::fs::rename(&tmp, dir.join(format!("{key}.eml")))
                 };
                 write().map_err(|e| SendError {
                     message: format!("cannot write alert to {}: {e}", dir.display()),
@@ -395,10 +400,10 @@ pub async fn deliver_due(
     store: &Store,
     email: &EmailConfig,
     transport: &Transport,
+    web_base_url: Option<&str>,
 ) -> Result<DeliveryReport, NotifyError> {
     let mut report = DeliveryReport::default();
-    let now = chrono::Utc::now();
-    let due = store.due_alerts(&crate::util::rfc3339(now))?;
+    let due = store.due_alerts(&crate::util::rfc3339(chrono::Utc::now()))?;
     if due.is_empty() {
         return Ok(report);
     }
@@ -406,58 +411,246 @@ pub async fn deliver_due(
         .from
         .parse()
         .map_err(|e| NotifyError::Config(format!("email.from {:?}: {e}", email.from)))?;
+    let instance = store.instance_id()?;
+
+    // Batches: an alert of its own, or every due alert of one digest.
+    let mut batches: Vec<(Option<String>, Vec<OutboxRow>)> = Vec::new();
     for row in due {
-        let at = crate::util::now_rfc3339();
-        let Some(alert) = Alert::load(store, row.change_id)? else {
-            store.mark_attempt_failed(row.id, "the change no longer exists", None)?;
-            report.failed += 1;
+        let Some(rule) = row.digest.clone() else {
+            batches.push((None, vec![row]));
             continue;
         };
-        let to: Vec<Mailbox> = row
+        let key = row
+            .digest_id
+            .clone()
+            .unwrap_or_else(|| format!("{rule}|{}", row.recipients.join(",")));
+        match batches
+            .iter_mut()
+            .find(|(k, _)| k.as_deref() == Some(key.as_str()))
+        {
+            Some((_, rows)) => rows.push(row),
+            None => batches.push((Some(key), vec![row])),
+        }
+    }
+
+    for (key, rows) in batches {
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let Some(first) = rows.first() else { continue };
+        let to: Vec<Mailbox> = first
             .recipients
             .iter()
             .filter_map(|r| r.parse().ok())
             .collect();
-        if to.is_empty() {
-            store.mark_attempt_failed(row.id, "no valid recipient", None)?;
-            report.failed += 1;
+        let mut alerts = Vec::new();
+        for row in &rows {
+            match Alert::load(store, row.change_id)? {
+                Some(mut a) => {
+                    a.history_url = web_base_url
+                        .map(|b| format!("{}/pages/{}", b.trim_end_matches('/'), a.change.page_id));
+                    alerts.push(a);
+                }
+                None => {
+                    store.mark_attempt_failed(row.id, "the change no longer exists", None)?;
+                    report.failed += 1;
+                }
+            }
+        }
+        if alerts.is_empty() {
             continue;
         }
-        let msg = match alert.message(&from, &to, &row.message_id) {
-            Ok(m) => m,
+        if to.is_empty() {
+            for id in &ids {
+                store.mark_attempt_failed(*id, "no valid recipient", None)?;
+            }
+            report.failed += ids.len();
+            continue;
+        }
+        // The mail, its Message-ID and its file key; a digest's id is fixed before sending.
+        let built = if key.is_none() {
+            let a = &alerts[0];
+            a.message(&from, &to, &first.message_id)
+                .map(|m| (m, format!("change-{}", a.change.id)))
+        } else {
+            let digest_id = match &first.digest_id {
+                Some(d) => d.clone(),
+                None => {
+                    let d = format!("digest-{}.{instance}", first.id);
+                    store.assign_digest(&ids, &d)?;
+                    d
+                }
+            };
+            digest_message(&alerts, &from, &to, &format!("<{digest_id}@presswatch>"))
+                .map(|m| (m, digest_id.clone()))
+        };
+        let (msg, file_key) = match built {
+            Ok(b) => b,
             Err(e) => {
-                store.mark_attempt_failed(row.id, &e, None)?;
+                for id in &ids {
+                    store.mark_attempt_failed(*id, &e, None)?;
+                }
                 report.errors.push(e);
-                report.failed += 1;
+                report.failed += ids.len();
                 continue;
             }
         };
-        match transport.send(&msg, row.change_id).await {
+        match transport.send(&msg, &file_key).await {
             Ok(()) => {
-                store.mark_sent(row.id, &at)?;
+                let at = crate::util::now_rfc3339();
+                for id in &ids {
+                    store.mark_sent(*id, &at)?;
+                }
                 report.sent += 1;
             }
             Err(e) => {
-                let attempts = row.attempts + 1;
-                let give_up = e.permanent && attempts >= MAX_PERMANENT_ATTEMPTS;
+                let attempts = rows.iter().map(|r| r.attempts).max().unwrap_or(0);
+                let give_up = e.permanent && attempts + 1 >= MAX_PERMANENT_ATTEMPTS;
                 let next = (!give_up)
-                    .then(|| crate::util::rfc3339(chrono::Utc::now() + backoff(row.attempts)));
-                store.mark_attempt_failed(row.id, &e.message, next.as_deref())?;
+                    .then(|| crate::util::rfc3339(chrono::Utc::now() + backoff(attempts)));
+                for id in &ids {
+                    store.mark_attempt_failed(*id, &e.message, next.as_deref())?;
+                }
                 if give_up {
                     report.failed += 1;
                 } else {
                     report.retrying += 1;
                 }
-                let stop = !e.permanent;
                 report.errors.push(format!(
                     "alert {} ({}): {}",
-                    row.id, alert.change.url, e.message
+                    first.id, alerts[0].change.url, e.message
                 ));
-                if stop {
+                // A connection-level failure means the server is down: the rest wait.
+                if !e.permanent {
                     break;
                 }
             }
         }
     }
     Ok(report)
+}
+
+/// One mail listing several changes, each with its own section.
+pub fn digest_message(
+    alerts: &[Alert],
+    from: &Mailbox,
+    to: &[Mailbox],
+    message_id: &str,
+) -> Result<Message, String> {
+    let count = |k: ChangeKind| alerts.iter().filter(|a| a.change.kind == k).count();
+    let mut parts = Vec::new();
+    for (k, label) in [
+        (ChangeKind::New, "new"),
+        (ChangeKind::Changed, "changed"),
+        (ChangeKind::Removed, "removed"),
+    ] {
+        let n = count(k);
+        if n > 0 {
+            parts.push(format!("{n} {label}"));
+        }
+    }
+    let subject = format!(
+        "[presswatch] Digest: {} change{} ({})",
+        alerts.len(),
+        if alerts.len() == 1 { "" } else { "s" },
+        parts.join(", ")
+    );
+    let mut text = format!("{}\n\n", subject.trim_start_matches("[presswatch] "));
+    let mut html = String::from(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head>\
+         <body style=\"font-family:Arial,Helvetica,sans-serif;font-size:15px;line-height:1.5;color:#1a1a1a;max-width:720px;\">\n",
+    );
+    html.push_str(&format!(
+        "<h1 style=\"font-size:20px;\">{}</h1>\n",
+        html_escape::encode_text(subject.trim_start_matches("[presswatch] "))
+    ));
+    for a in alerts {
+        text.push_str("======================================================================\n");
+        text.push_str(&a.text_body());
+        text.push('\n');
+        let body = a.html_body();
+        // The section is the alert's own body, without its document wrapper.
+        let inner = body
+            .split_once("\">\n")
+            .map(|(_, rest)| rest)
+            .unwrap_or(&body)
+            .trim_end_matches("</body></html>\n");
+        html.push_str("<hr style=\"border:0;border-top:1px solid #dddddd;margin:24px 0;\">\n");
+        html.push_str(inner);
+    }
+    html.push_str("</body></html>\n");
+    let mut b = Message::builder()
+        .from(from.clone())
+        .subject(subject)
+        .message_id(Some(message_id.to_string()));
+    for m in to {
+        b = b.to(m.clone());
+    }
+    b.multipart(MultiPart::alternative_plain_html(text, html))
+        .map_err(|e| format!("cannot build digest mail: {e}"))
+}
+
+/// A one-line, human reason for an SMTP failure: DNS, connection, TLS, auth, rejection.
+fn describe_smtp_error(e: &lettre::transport::smtp::Error) -> String {
+    let detail = one_line(e);
+    let lower = detail.to_lowercase();
+    let code = e.status().map(|c| c.to_string());
+    if e.is_tls() {
+        format!("TLS failed: {detail}")
+    } else if e.is_timeout() {
+        format!("timed out: {detail}")
+    } else if lower.contains("lookup address")
+        || lower.contains("name or service not known")
+        || lower.contains("dns")
+    {
+        format!("DNS lookup failed: {detail}")
+    } else if lower.contains("connection refused") {
+        format!("connection refused: {detail}")
+    } else if matches!(
+        code.as_deref(),
+        Some("535") | Some("534") | Some("530") | Some("538")
+    ) {
+        format!("authentication rejected: {detail}")
+    } else if e.is_permanent() {
+        format!("rejected (permanent): {detail}")
+    } else if e.is_transient() {
+        format!("temporarily refused: {detail}")
+    } else {
+        detail
+    }
+}
+
+/// Send a test mail through the configured transport; one line saying what happened.
+pub async fn send_test(email: &EmailConfig, transport: &Transport) -> Result<String, String> {
+    let from: Mailbox = email
+        .from
+        .parse()
+        .map_err(|e| format!("email.from {:?}: {e}", email.from))?;
+    let to: Vec<Mailbox> = email.to.iter().filter_map(|r| r.parse().ok()).collect();
+    if to.is_empty() {
+        return Err("email.to is empty: nobody to send the test mail to".into());
+    }
+    let mut b = Message::builder()
+        .from(from)
+        .subject("[presswatch] Test mail")
+        .message_id(None);
+    for m in &to {
+        b = b.to(m.clone());
+    }
+    let text = format!(
+        "This is a test mail from presswatch {}.\nIf you read this, alerts will reach you.\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    let html = format!(
+        "<p>{}</p>",
+        html_escape::encode_text(&text).replace('\n', "<br>")
+    );
+    let msg = b
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .map_err(|e| format!("cannot build the test mail: {e}"))?;
+    let key = format!("test-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"));
+    transport.send(&msg, &key).await.map_err(|e| e.message)?;
+    Ok(format!(
+        "test mail sent to {} via {}",
+        email.to.join(", "),
+        transport.describe()
+    ))
 }

@@ -24,6 +24,10 @@ pub async fn run_daemon(ctx: Context) -> anyhow::Result<()> {
         shutdown.cancel();
     });
 
+    // The web change log (when `[web] listen` is set) and the metrics/health it reports.
+    let monitor = crate::web::Monitor::for_schedule(&ctx.cfg.schedule);
+    let web = crate::web::start(&ctx, &monitor).await?;
+
     let (tx, mut ticks) = mpsc::channel::<()>(1);
     let mut sched = JobScheduler::new()
         .await
@@ -68,6 +72,7 @@ pub async fn run_daemon(ctx: Context) -> anyhow::Result<()> {
                     removed = report.removed, failed = report.failed,
                     seconds = started.elapsed().as_secs_f64(), "cycle finished"
                 );
+                monitor.record_cycle(&report, started.elapsed());
                 if ctx.shutdown.is_cancelled() {
                     break;
                 }
@@ -80,6 +85,9 @@ pub async fn run_daemon(ctx: Context) -> anyhow::Result<()> {
     }
     if let Err(e) = sched.shutdown().await {
         tracing::warn!("scheduler shutdown: {e}");
+    }
+    if let Some(web) = web {
+        let _ = web.await;
     }
     tracing::info!("presswatch stopped");
     Ok(())

@@ -15,6 +15,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::fetch::Validators;
 
+pub mod web;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database {path}: {source}")]
@@ -30,7 +32,8 @@ pub enum StoreError {
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// Numbered schema migrations; index + 1 is the `user_version` after applying.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE sources (
     name TEXT PRIMARY KEY,
@@ -95,7 +98,20 @@ CREATE TABLE outbox (
     sent_at TEXT
 );
 CREATE INDEX outbox_pending ON outbox(status, next_attempt_at);
-"#];
+"#,
+    r#"
+-- 2: indexes for the web change log (a page's changes, the log by kind, title search).
+CREATE INDEX changes_page ON changes(page_id);
+CREATE INDEX changes_kind ON changes(kind, detected_at);
+CREATE INDEX versions_title ON versions(page_id, version, title);
+"#,
+    r#"
+-- 3: alert batching. `digest` is the batching rule the alert waits for (NULL: its own mail);
+-- `digest_id` is set once a digest mail is formed, so a retry resends the very same batch.
+ALTER TABLE outbox ADD COLUMN digest TEXT;
+ALTER TABLE outbox ADD COLUMN digest_id TEXT;
+"#,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -175,6 +191,8 @@ pub struct NewChange {
     pub baseline: bool,
     /// Recipients of the alert; empty means no alert.
     pub alert_to: Vec<String>,
+    /// Digest the alert waits for (`None`: its own mail).
+    pub digest: Option<String>,
 }
 
 /// What one page check found; written by [`Store::commit_check`] in one transaction.
@@ -187,7 +205,7 @@ pub enum CheckResult {
     },
     /// A new version, with the change it makes.
     NewVersion {
-        version: NewVersion,
+        version: Box<NewVersion>,
         validators: Validators,
         change: NewChange,
     },
@@ -238,6 +256,10 @@ pub struct OutboxRow {
     pub message_id: String,
     pub recipients: Vec<String>,
     pub attempts: i64,
+    /// The batching rule (`None`: its own mail).
+    pub digest: Option<String>,
+    /// The digest mail this alert was put in, once formed.
+    pub digest_id: Option<String>,
 }
 
 /// Per-source summary for `presswatch sources`.
@@ -701,7 +723,7 @@ impl Store {
     pub fn due_alerts(&self, now: &str) -> Result<Vec<OutboxRow>> {
         self.with(|c| {
             let mut st = c.prepare(
-                "SELECT id, change_id, message_id, recipients, attempts FROM outbox
+                "SELECT id, change_id, message_id, recipients, attempts, digest, digest_id FROM outbox
                  WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY id",
             )?;
             st.query_map([now], |r| {
@@ -712,9 +734,24 @@ impl Store {
                     message_id: r.get(2)?,
                     recipients: serde_json::from_str(&recipients).unwrap_or_default(),
                     attempts: r.get(4)?,
+                    digest: r.get(5)?,
+                    digest_id: r.get(6)?,
                 })
             })?
             .collect()
+        })
+    }
+
+    /// Put alerts into one digest mail, for good: a retry resends the same batch.
+    pub fn assign_digest(&self, ids: &[i64], digest_id: &str) -> Result<()> {
+        self.tx(|tx| {
+            for id in ids {
+                tx.execute(
+                    "UPDATE outbox SET digest_id = ?2 WHERE id = ?1 AND digest_id IS NULL",
+                    params![id, digest_id],
+                )?;
+            }
+            Ok(())
         })
     }
 
@@ -786,6 +823,25 @@ impl Store {
     }
 }
 
+/// When an alert with this digest rule, detected at `at`, is first due: now, or for a daily
+/// digest the next HH:MM (UTC) after `at`.
+fn digest_due_at(digest: Option<&str>, at: &str) -> String {
+    let daily = digest
+        .and_then(|d| d.strip_prefix("daily "))
+        .and_then(|t| chrono::NaiveTime::parse_from_str(t, "%H:%M").ok());
+    let (Some(time), Ok(detected)) = (daily, chrono::DateTime::parse_from_rfc3339(at)) else {
+        return at.to_string();
+    };
+    let detected = detected.with_timezone(&chrono::Utc);
+    let today = detected.date_naive().and_time(time).and_utc();
+    let due = if today > detected {
+        today
+    } else {
+        today + chrono::Duration::days(1)
+    };
+    crate::util::rfc3339(due)
+}
+
 fn insert_change(
     tx: &Transaction<'_>,
     page: &Page,
@@ -814,9 +870,10 @@ fn insert_change(
         // Stable per change: a retry after a crash sends the very same Message-ID.
         let message_id = format!("<change-{id}.{instance}@presswatch>");
         let recipients = serde_json::to_string(&change.alert_to).unwrap_or_else(|_| "[]".into());
+        let due = digest_due_at(change.digest.as_deref(), at);
         tx.execute(
-            "INSERT INTO outbox (change_id, message_id, recipients, next_attempt_at) VALUES (?1, ?2, ?3, ?4)",
-            params![id, message_id, recipients, at],
+            "INSERT INTO outbox (change_id, message_id, recipients, next_attempt_at, digest) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, message_id, recipients, due, change.digest],
         )?;
     }
     Ok(id)
@@ -846,6 +903,7 @@ mod tests {
             words_removed: 0,
             baseline: false,
             alert_to: vec!["a@example.org".into()],
+            digest: None,
         }
     }
 
@@ -863,7 +921,7 @@ mod tests {
         );
         let page = s.page_by_url("https://x/a").expect("q").expect("page");
         let r = CheckResult::NewVersion {
-            version: nv("one"),
+            version: Box::new(nv("one")),
             validators: Validators::default(),
             change: change(ChangeKind::New),
         };
@@ -871,7 +929,7 @@ mod tests {
             .commit_check(&page, &r, "2026-01-01T00:00:01Z")
             .expect("commit");
         let r = CheckResult::NewVersion {
-            version: nv("two"),
+            version: Box::new(nv("two")),
             validators: Validators::default(),
             change: change(ChangeKind::Changed),
         };
@@ -910,7 +968,7 @@ mod tests {
         let mut ch = change(ChangeKind::New);
         ch.baseline = true;
         let r = CheckResult::NewVersion {
-            version: nv("one"),
+            version: Box::new(nv("one")),
             validators: Validators::default(),
             change: ch,
         };

@@ -1,0 +1,195 @@
+//! Input hardening before parsing.
+//!
+//! html5ever spends time proportional to the depth of the open-element stack
+//! for many start tags, so a document of 100,000 nested `<div>`s takes tens of
+//! seconds to parse. Real pages nest a few dozen levels; this linear pre-pass
+//! drops the tags (never the text) that would open an element deeper than
+//! [`MAX_DEPTH`] together with their end tags.
+
+use std::borrow::Cow;
+
+/// Deepest nesting of (counted) elements kept before parsing.
+pub(crate) const MAX_DEPTH: usize = 256;
+
+/// Elements that are void or whose end tag is routinely omitted: they are not
+/// counted, so sloppy but ordinary HTML never reaches the limit.
+const UNCOUNTED: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr", "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "tbody",
+    "thead", "tfoot", "colgroup", "rb", "rt", "rtc", "rp", "html", "head", "body", "frame",
+    "keygen", "basefont", "bgsound", "command", "image", "isindex", "menuitem",
+];
+
+/// Raw-text elements whose content is not markup.
+const RAW_TEXT: &[&str] = &[
+    "script",
+    "style",
+    "textarea",
+    "title",
+    "xmp",
+    "iframe",
+    "noembed",
+    "noframes",
+    "plaintext",
+];
+
+#[derive(Clone, Copy)]
+struct Tag {
+    start: usize,
+    end: usize, // exclusive, after '>'
+    closing: bool,
+    self_closing: bool,
+    name_start: usize,
+    name_end: usize,
+}
+
+/// Scans the tag starting at `i` (`bytes[i] == b'<'`). Returns None when this
+/// `<` does not start a tag (then it is text).
+fn scan_tag(bytes: &[u8], i: usize) -> Option<Tag> {
+    let mut j = i + 1;
+    let closing = bytes.get(j) == Some(&b'/');
+    if closing {
+        j += 1;
+    }
+    if !bytes.get(j).is_some_and(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let name_start = j;
+    while j < bytes.len()
+        && !matches!(
+            bytes[j],
+            b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/' | b'>'
+        )
+    {
+        j += 1;
+    }
+    let name_end = j;
+    let mut quote: Option<u8> = None;
+    while j < bytes.len() {
+        let b = bytes[j];
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if b == b'"' || b == b'\'' => quote = Some(b),
+            None if b == b'>' => {
+                let self_closing = j > name_end && bytes[j - 1] == b'/';
+                return Some(Tag {
+                    start: i,
+                    end: j + 1,
+                    closing,
+                    self_closing,
+                    name_start,
+                    name_end,
+                });
+            }
+            None => {}
+        }
+        j += 1;
+    }
+    None
+}
+
+fn find_ci(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || from >= hay.len() {
+        return None;
+    }
+    hay[from..]
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+        .map(|p| p + from)
+}
+
+/// Returns `html` with tags deeper than `max_depth` removed (borrowed when
+/// nothing had to change).
+pub(crate) fn limit_nesting(html: &str, max_depth: usize) -> Cow<'_, str> {
+    let bytes = html.as_bytes();
+    let mut depth = 0usize;
+    let mut suppressed = 0usize;
+    // Byte ranges to drop, in order.
+    let mut drops: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0usize;
+    while i < bytes.len() {
+        let Some(off) = bytes[i..].iter().position(|&b| b == b'<') else {
+            break;
+        };
+        i += off;
+        if bytes[i..].starts_with(b"<!--") {
+            i = match find_ci(bytes, i + 4, b"-->") {
+                Some(e) => e + 3,
+                None => bytes.len(),
+            };
+            continue;
+        }
+        if bytes.get(i + 1).is_some_and(|b| *b == b'!' || *b == b'?') {
+            i = match bytes[i..].iter().position(|&b| b == b'>') {
+                Some(e) => i + e + 1,
+                None => bytes.len(),
+            };
+            continue;
+        }
+        let Some(tag) = scan_tag(bytes, i) else {
+            i += 1;
+            continue;
+        };
+        let name = html
+            .get(tag.name_start..tag.name_end)
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        i = tag.end;
+        if !tag.closing && RAW_TEXT.contains(&name.as_str()) {
+            let mut close = String::from("</");
+            close.push_str(&name);
+            i = find_ci(bytes, i, close.as_bytes()).unwrap_or(bytes.len());
+            continue;
+        }
+        if UNCOUNTED.contains(&name.as_str()) || (tag.self_closing && !tag.closing) {
+            continue;
+        }
+        if tag.closing {
+            if suppressed > 0 {
+                suppressed -= 1;
+                drops.push((tag.start, tag.end));
+            } else {
+                depth = depth.saturating_sub(1);
+            }
+        } else if depth >= max_depth {
+            suppressed += 1;
+            drops.push((tag.start, tag.end));
+        } else {
+            depth += 1;
+        }
+    }
+    if drops.is_empty() {
+        return Cow::Borrowed(html);
+    }
+    let mut out = String::with_capacity(html.len());
+    let mut last = 0;
+    for (s, e) in drops {
+        if let Some(part) = html.get(last..s) {
+            out.push_str(part);
+        }
+        last = e;
+    }
+    if let Some(part) = html.get(last..) {
+        out.push_str(part);
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shallow_documents_are_untouched() {
+        let html = "<div><p>a<p>b<ul><li>x<li>y</ul><script>if (a<b) {}</script></div>";
+        assert!(matches!(limit_nesting(html, 3), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn deep_nesting_is_flattened_keeping_text() {
+        let html = format!("{}text{}", "<div>".repeat(10), "</div>".repeat(10));
+        let out = limit_nesting(&html, 4);
+        assert_eq!(out, "<div><div><div><div>text</div></div></div></div>");
+    }
+}

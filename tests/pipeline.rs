@@ -1,0 +1,285 @@
+//! Pipeline behaviour through the real binary against loopback servers: failed checks never
+//! alert, the outbox survives a mail server that is down, alerts without SMTP become .eml
+//! files, and configuration errors exit 2 naming the file and line.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
+
+use common::http::{FixtureSite, Response};
+use common::smtp::SmtpServer;
+use common::{TempState, command, output_text};
+
+fn article(title: &str, paragraphs: &[&str]) -> String {
+    let body: String = paragraphs.iter().map(|p| format!("<p>{p}</p>\n")).collect();
+    format!(
+        "<!DOCTYPE html><html><head><title>{title} | Example Agency</title></head><body>\
+         <nav><ul><li><a href=\"/\">Home</a></li><li><a href=\"/about\">About us</a></li><li><a href=\"/news\">News</a></li></ul></nav>\
+         <main><article><h1>{title}</h1>\n{body}</article></main>\
+         <footer><a href=\"/privacy\">Privacy</a> <a href=\"/contact\">Contact</a></footer></body></html>"
+    )
+}
+
+const PARAS: &[&str] = &[
+    "GENEVA – The agency today welcomed the adoption of a new framework on regular migration pathways, which member states negotiated over two years.",
+    "The framework commits governments to expand labour mobility schemes, recognise qualifications earned abroad and protect the rights of workers at every stage.",
+    "“This is a practical step that will change lives,” said the Director General, speaking at the closing session of the conference.",
+    "For more information please contact the media office at media@example.org.",
+];
+
+struct Env {
+    site: FixtureSite,
+    state: TempState,
+    config: PathBuf,
+}
+
+impl Env {
+    /// One `page` source per path; alerts on first run so every new page mails at once.
+    fn new(paths: &[&str], smtp: Option<&SmtpServer>, timeout_secs: u64) -> Env {
+        let site = FixtureSite::start();
+        let state = TempState::new();
+        let mut toml = format!(
+            "database = \"{}\"\nalert_on_first_run = true\n[fetch]\ntimeout_secs = {timeout_secs}\nper_host_interval_ms = 0\n\
+             [email]\nto = [\"alerts@example.org\"]\n",
+            state.join("state/presswatch.db").display()
+        );
+        if let Some(s) = smtp {
+            toml.push_str(&format!("smtp = \"{}\"\n", s.url()));
+        }
+        for (i, p) in paths.iter().enumerate() {
+            toml.push_str(&format!(
+                "[[sources]]\nname = \"page{i}\"\nkind = \"page\"\nurl = \"{}\"\n",
+                site.url(p)
+            ));
+        }
+        let config = state.write_config(&toml);
+        Env {
+            site,
+            state,
+            config,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        command()
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .current_dir(self.state.path())
+            .output()
+            .expect("run presswatch")
+    }
+
+    fn check(&self) -> Output {
+        let out = self.run(&["check"]);
+        assert!(out.status.success(), "{}", output_text(&out));
+        out
+    }
+
+    fn log(&self) -> Vec<serde_json::Value> {
+        let out = self.run(&["log", "--json"]);
+        assert!(out.status.success(), "{}", output_text(&out));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect()
+    }
+}
+
+#[test]
+fn failed_checks_never_create_versions_or_alerts() {
+    let smtp = SmtpServer::start();
+    let paths = [
+        "/slow",
+        "/error-page",
+        "/empty",
+        "/pdf",
+        "/server-error",
+        "/forbidden",
+    ];
+    let env = Env::new(&paths, Some(&smtp), 1);
+    env.site
+        .set("/slow", Response::html(article("Slow statement", PARAS)));
+    env.site.set_delay("/slow", Duration::from_secs(3));
+    env.site.set(
+        "/error-page",
+        Response::html(article(
+            "Page not found",
+            &["The page you requested could not be found on this server, sorry about that."],
+        )),
+    );
+    env.site.set("/empty", Response::html("<html><head><title>Nothing</title></head><body><nav><a href=\"/\">Home</a></nav></body></html>"));
+    env.site.set(
+        "/pdf",
+        Response::new(200, "application/pdf", b"%PDF-1.4 binary".to_vec()),
+    );
+    env.site.set("/server-error", Response::status(500));
+    env.site.set("/forbidden", Response::status(403));
+
+    let out = env.check();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for p in paths {
+        assert!(
+            stderr.contains(&env.site.url(p)),
+            "failure for {p} not reported:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("timed out"), "{stderr}");
+    assert!(env.log().is_empty(), "failed checks must not be changes");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(smtp.messages().is_empty(), "failed checks must not mail");
+
+    // Once the pages are fine, each becomes version 1 with one New alert.
+    env.site.clear_delay("/slow");
+    env.check();
+    let log = env.log();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["kind"], "new");
+    assert_eq!(smtp.wait_for(1, Duration::from_secs(5)).len(), 1);
+}
+
+#[test]
+fn truncated_extraction_needs_confirmation() {
+    let smtp = SmtpServer::start();
+    let env = Env::new(&["/s"], Some(&smtp), 5);
+    let long: Vec<String> = (0..12)
+        .map(|i| {
+            format!(
+                "{} Paragraph number {i} keeps the statement long.",
+                PARAS[1]
+            )
+        })
+        .collect();
+    let long_refs: Vec<&str> = long.iter().map(String::as_str).collect();
+    env.site
+        .set("/s", Response::html(article("Long statement", &long_refs)));
+    env.check();
+    assert_eq!(smtp.wait_for(1, Duration::from_secs(5)).len(), 1);
+
+    // The page comes back with one paragraph: suspicious, held back.
+    env.site
+        .set("/s", Response::html(article("Long statement", &[PARAS[0]])));
+    let out = env.check();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("shrank"),
+        "{}",
+        output_text(&out)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(smtp.messages().len(), 1);
+    // Seen again: it is real.
+    env.check();
+    let mails = smtp.wait_for(2, Duration::from_secs(5));
+    assert_eq!(mails.len(), 2);
+    assert!(
+        mails[1]
+            .parse()
+            .subject
+            .starts_with("[presswatch] Changed: Long statement")
+    );
+}
+
+#[test]
+fn alerts_wait_in_the_outbox_while_smtp_is_down() {
+    let smtp = SmtpServer::start();
+    let env = Env::new(&["/a"], Some(&smtp), 5);
+    env.site
+        .set("/a", Response::html(article("Statement A", PARAS)));
+    // The server refuses the next connection (the one this check makes).
+    smtp.refuse_next_connections(1);
+    let out = env.check();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SMTP 127.0.0.1"),
+        "the SMTP failure must name the host:\n{stderr}"
+    );
+    assert!(smtp.messages().is_empty());
+    let sources = env.run(&["sources"]);
+    assert!(
+        String::from_utf8_lossy(&sources.stdout).contains("alerts: 1 pending"),
+        "{}",
+        output_text(&sources)
+    );
+
+    // The server is back; the retry is due after its backoff: make it due now.
+    let db = env.state.join("state/presswatch.db");
+    let conn = rusqlite::Connection::open(&db).expect("db");
+    conn.execute(
+        "UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00Z'",
+        [],
+    )
+    .expect("update");
+    drop(conn);
+    env.check();
+    let mails = smtp.wait_for(1, Duration::from_secs(5));
+    assert_eq!(mails.len(), 1);
+    // Nothing is sent twice.
+    env.check();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(smtp.messages().len(), 1);
+}
+
+#[test]
+fn without_smtp_alerts_are_eml_files() {
+    let env = Env::new(&["/a"], None, 5);
+    env.site
+        .set("/a", Response::html(article("Statement A", PARAS)));
+    env.check();
+    let dir = env.state.join("state/outbox");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("outbox dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .collect();
+    assert_eq!(files.len(), 1);
+    let raw = std::fs::read(files[0].path()).expect("eml");
+    let mail = common::mail::parse_bytes(&raw);
+    assert_eq!(mail.subject, "[presswatch] New: Statement A");
+    assert!(mail.is_multipart_alternative);
+}
+
+#[test]
+fn config_errors_exit_2_naming_file_and_line() {
+    let state = TempState::new();
+    let cfg =
+        state.write_config("database = \"x.db\"\n[fetch]\ntimeout_secs = 5\nconcurency = 3\n");
+    let out = command()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("check")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:4:", cfg.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("concurency"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+
+    let cfg = state.write_config("[[sources]]\nname = \"x\"\nkind = \"listing\"\nurl = \"https://e.org/\"\nlinks = \"a[[\"\n");
+    let out = command()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("check")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(":5: sources.links"),
+        "{}",
+        output_text(&out)
+    );
+
+    let missing = state.join("nope.toml");
+    let out = command()
+        .arg("--config")
+        .arg(&missing)
+        .arg("check")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+}
