@@ -113,6 +113,10 @@ pub struct EmailConfig {
     pub smtp: Option<String>,
     /// Default batching for every source: "off" (one mail per change), "cycle", "daily HH:MM".
     pub digest: String,
+    /// First retry delay after a failed delivery, doubling each time up to an hour.
+    pub retry_secs: u64,
+    /// A permanent (5xx) refusal this many times marks the alert failed.
+    pub max_attempts: u32,
 }
 
 /// How alerts of a source are batched.
@@ -183,6 +187,8 @@ impl Default for EmailConfig {
             from: "presswatch <presswatch@localhost>".to_string(),
             smtp: None,
             digest: "off".to_string(),
+            retry_secs: 30,
+            max_attempts: 3,
         }
     }
 }
@@ -670,6 +676,8 @@ fn apply_env(cfg: &mut Config, env: &BTreeMap<String, String>) -> Result<(), Con
             }
             "PRESSWATCH_EMAIL_FROM" => cfg.email.from = value.clone(),
             "PRESSWATCH_EMAIL_DIGEST" => cfg.email.digest = value.clone(),
+            "PRESSWATCH_EMAIL_RETRY_SECS" => cfg.email.retry_secs = parse_val(name, value)?,
+            "PRESSWATCH_EMAIL_MAX_ATTEMPTS" => cfg.email.max_attempts = parse_val(name, value)?,
             "PRESSWATCH_WEB_LISTEN" => {
                 cfg.web.listen = Some(value.clone()).filter(|v| !v.trim().is_empty())
             }

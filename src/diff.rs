@@ -178,9 +178,12 @@ pub fn render_html(d: &Diff) -> String {
                 }
             }
         }
-        s.push_str("<p>");
-        s.push_str(&inner.replace("\n\n", "</p>\n<p>").replace('\n', "<br>"));
-        s.push_str("</p>\n");
+        // `dir="auto"`: right-to-left statements (Arabic) keep their direction.
+        for para in inner.split("\n\n") {
+            s.push_str("<p dir=\"auto\">");
+            s.push_str(&para.replace('\n', "<br>"));
+            s.push_str("</p>\n");
+        }
     }
     s
 }

@@ -43,6 +43,16 @@ enum Kind {
 }
 
 #[derive(Subcommand)]
+enum OutboxAction {
+    /// Queue a failed alert (or, with --all, every failed alert) for delivery now.
+    Retry {
+        id: Option<i64>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the daemon: check cycles on the configured schedule, deliver alerts.
     Run,
@@ -101,6 +111,18 @@ enum Command {
     },
     /// Configured sources: pages tracked, last check and status.
     Sources,
+    /// The alert outbox: list it, or queue failed alerts again.
+    Outbox {
+        #[command(subcommand)]
+        action: Option<OutboxAction>,
+        /// How many alerts to list.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a test mail through the configured transport and say what happened.
+    TestEmail,
     /// Ask the running daemon's /healthz (for a container HEALTHCHECK): exit 0 when healthy.
     Healthcheck,
 }
@@ -385,6 +407,76 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
+        (
+            Command::Outbox {
+                action,
+                limit,
+                json,
+            },
+            Some(cfg),
+        ) => {
+            let store = open_store(&cfg)?;
+            if let Some(OutboxAction::Retry { id, all }) = action {
+                if id.is_none() && !all {
+                    bail!("outbox retry: give an alert ID or --all");
+                }
+                let n = store.retry_alerts(id, &util::now_rfc3339())?;
+                if n == 0 {
+                    bail!(
+                        "outbox retry: no alert to retry{}",
+                        id.map(|i| format!(" with ID {i}")).unwrap_or_default()
+                    );
+                }
+                println!(
+                    "{n} alert(s) queued; they go out with the next delivery (`presswatch check` or the running daemon)"
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut out = std::io::stdout().lock();
+            for e in store.outbox(limit)? {
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(&e)?)?;
+                } else {
+                    let when = match e.status.as_str() {
+                        "sent" => e.sent_at.clone().unwrap_or_default(),
+                        _ => format!("next {}", e.next_attempt_at),
+                    };
+                    writeln!(
+                        out,
+                        "#{:<5} {:<7} {:<8} tries {}  {}  {}  {}{}",
+                        e.id,
+                        e.status,
+                        e.kind,
+                        e.attempts,
+                        when,
+                        e.url,
+                        e.recipients.join(","),
+                        e.last_error
+                            .map(|x| format!("\n       last error: {x}"))
+                            .unwrap_or_default()
+                    )?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        (Command::TestEmail, Some(cfg)) => {
+            let state_dir = cfg
+                .database
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."));
+            let transport = presswatch::notify::Transport::from_config(&cfg.email, &state_dir)?;
+            match presswatch::notify::send_test(&cfg.email, &transport).await {
+                Ok(msg) => {
+                    println!("{msg}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("presswatch: test mail not sent: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
         (_, None) => unreachable!("every command but extract has a config"),
     }
 }

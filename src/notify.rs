@@ -17,10 +17,7 @@ use crate::store::{ChangeKind, ChangeRow, OutboxRow, Store, StoreError, Version}
 
 /// Subjects are cut to stay under this many characters.
 const MAX_SUBJECT_CHARS: usize = 119;
-/// A permanent (5xx) SMTP answer this many times marks the alert failed.
-pub const MAX_PERMANENT_ATTEMPTS: i64 = 3;
-/// Retry delays grow from this, doubling, up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_secs(30);
+/// Retry delays double from `[email] retry_secs` up to this.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +141,9 @@ impl Alert {
                 "the page answered 404/410 on two consecutive checks".into(),
             )),
         }
+        if let Some(h) = &self.history_url {
+            f.push(("History", h.clone()));
+        }
         f
     }
 
@@ -237,7 +237,10 @@ impl Alert {
             }
             ChangeKind::New => {
                 for p in self.opening().split("\n\n") {
-                    s.push_str(&format!("<p>{}</p>\n", e(p).replace('\n', "<br>")));
+                    s.push_str(&format!(
+                        "<p dir=\"auto\">{}</p>\n",
+                        e(p).replace('\n', "<br>")
+                    ));
                 }
             }
             ChangeKind::Removed => {
@@ -385,9 +388,9 @@ pub struct DeliveryReport {
     pub errors: Vec<String>,
 }
 
-fn backoff(attempts: i64) -> Duration {
+fn backoff(first: Duration, attempts: i64) -> Duration {
     let exp = attempts.clamp(0, 16) as u32;
-    FIRST_BACKOFF
+    first
         .saturating_mul(2u32.saturating_pow(exp))
         .min(MAX_BACKOFF)
 }
@@ -503,9 +506,11 @@ pub async fn deliver_due(
             }
             Err(e) => {
                 let attempts = rows.iter().map(|r| r.attempts).max().unwrap_or(0);
-                let give_up = e.permanent && attempts + 1 >= MAX_PERMANENT_ATTEMPTS;
-                let next = (!give_up)
-                    .then(|| crate::util::rfc3339(chrono::Utc::now() + backoff(attempts)));
+                let give_up = e.permanent && attempts + 1 >= i64::from(email.max_attempts.max(1));
+                let first_delay = Duration::from_secs(email.retry_secs);
+                let next = (!give_up).then(|| {
+                    crate::util::rfc3339(chrono::Utc::now() + backoff(first_delay, attempts))
+                });
                 for id in &ids {
                     store.mark_attempt_failed(*id, &e.message, next.as_deref())?;
                 }
@@ -653,4 +658,151 @@ pub async fn send_test(email: &EmailConfig, transport: &Transport) -> Result<Str
         email.to.join(", "),
         transport.describe()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(n: i64, title: &str, body: &str) -> Version {
+        Version {
+            page_id: 7,
+            url: "https://www.iom.int/news/iom-lauds-adoption-global-compact-migration".into(),
+            version: n,
+            fetched_at: format!("2026-11-2{n}T10:00:00Z"),
+            title: title.into(),
+            published: Some("2018-12-10".into()),
+            body: body.into(),
+            text_hash: String::new(),
+            extractor_version: 1,
+            profile: "iom".into(),
+        }
+    }
+
+    fn change(
+        kind: ChangeKind,
+        from: Option<i64>,
+        to: Option<i64>,
+        added: i64,
+        removed: i64,
+    ) -> ChangeRow {
+        ChangeRow {
+            id: 42,
+            kind,
+            url: "https://www.iom.int/news/iom-lauds-adoption-global-compact-migration".into(),
+            title: "IOM Lauds Adoption of Global Compact for Migration".into(),
+            source: "iom-news".into(),
+            detected_at: "2026-11-23T10:30:00Z".into(),
+            from_version: from,
+            to_version: to,
+            words_added: added,
+            words_removed: removed,
+            baseline: false,
+            page_id: 7,
+        }
+    }
+
+    const TITLE: &str = "IOM Lauds Adoption of Global Compact for Migration";
+    const V1: &str = "Marrakesh, Morocco – On 10 December, the International Organization for Migration (IOM) hailed the adoption of the Global Compact.\n\n“Migration is the great issue of our era,” said IOM’s Director General.\n\nThere are nearly 260 million international migrants in the world.\n\nThe voluntary framework reinforces nation state sovereignty on migration.\n\nFor further information please contact IOM Spokesperson <ldoyle@iom.int>";
+
+    fn alert(kind: ChangeKind) -> Alert {
+        let v2 = V1.replace("260 million", "281 million");
+        let (change, old, new) = match kind {
+            ChangeKind::New => (
+                change(kind, None, Some(1), 60, 0),
+                None,
+                Some(version(1, TITLE, V1)),
+            ),
+            ChangeKind::Changed => (
+                change(kind, Some(1), Some(2), 1, 1),
+                Some(version(1, TITLE, V1)),
+                Some(version(2, TITLE, &v2)),
+            ),
+            ChangeKind::Removed => (
+                change(kind, Some(2), None, 0, 60),
+                Some(version(2, TITLE, &v2)),
+                None,
+            ),
+        };
+        let diff = match (&old, &new) {
+            (Some(o), Some(n)) => Some(diff::diff(
+                &crate::util::statement_text(&o.title, &o.body),
+                &crate::util::statement_text(&n.title, &n.body),
+                1,
+            )),
+            _ => None,
+        };
+        Alert {
+            change,
+            old,
+            new,
+            diff,
+            history_url: Some("https://presswatch.example.org/pages/7".into()),
+        }
+    }
+
+    #[test]
+    fn snapshot_new() {
+        let a = alert(ChangeKind::New);
+        insta::assert_snapshot!("new_subject", a.subject());
+        insta::assert_snapshot!("new_text", a.text_body());
+        insta::assert_snapshot!("new_html", a.html_body());
+    }
+
+    #[test]
+    fn snapshot_changed() {
+        let a = alert(ChangeKind::Changed);
+        insta::assert_snapshot!("changed_subject", a.subject());
+        insta::assert_snapshot!("changed_text", a.text_body());
+        insta::assert_snapshot!("changed_html", a.html_body());
+    }
+
+    #[test]
+    fn snapshot_removed() {
+        let a = alert(ChangeKind::Removed);
+        insta::assert_snapshot!("removed_subject", a.subject());
+        insta::assert_snapshot!("removed_text", a.text_body());
+        insta::assert_snapshot!("removed_html", a.html_body());
+    }
+
+    #[test]
+    fn page_text_is_escaped_and_subject_is_short() {
+        let mut a = alert(ChangeKind::New);
+        let long = format!(
+            "<script>alert(1)</script> {}",
+            "very long title ".repeat(20)
+        );
+        if let Some(v) = a.new.as_mut() {
+            v.title = long.clone();
+            v.body = "<b>bold</b> & <i>x</i>".into();
+        }
+        assert!(a.subject().chars().count() < 120, "{}", a.subject());
+        let html = a.html_body();
+        assert!(
+            !html.contains("<script>") && !html.contains("<b>bold"),
+            "{html}"
+        );
+        assert!(html.contains("&lt;b&gt;bold&lt;/b&gt; &amp;"), "{html}");
+    }
+
+    #[test]
+    fn digest_lists_every_change() {
+        let from: Mailbox = "presswatch <p@example.org>".parse().expect("from");
+        let to: Vec<Mailbox> = vec!["a@example.org".parse().expect("to")];
+        let alerts = [alert(ChangeKind::New), alert(ChangeKind::Changed)];
+        let m = digest_message(&alerts, &from, &to, "<digest-1.x@presswatch>").expect("digest");
+        let raw = String::from_utf8_lossy(&m.formatted()).into_owned();
+        assert!(
+            raw.contains("Digest: 2 changes (1 new, 1 changed)"),
+            "{raw}"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        let first = Duration::from_secs(30);
+        assert_eq!(backoff(first, 0), Duration::from_secs(30));
+        assert_eq!(backoff(first, 3), Duration::from_secs(240));
+        assert_eq!(backoff(first, 40), MAX_BACKOFF);
+    }
 }

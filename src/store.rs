@@ -274,6 +274,22 @@ pub struct SourceSummary {
     pub last_error: Option<String>,
 }
 
+/// One outbox row for `presswatch outbox`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub change_id: i64,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: String,
+    pub last_error: Option<String>,
+    pub sent_at: Option<String>,
+    pub recipients: Vec<String>,
+    pub digest: Option<String>,
+    pub kind: String,
+    pub url: String,
+}
+
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct OutboxCounts {
     pub pending: i64,
@@ -776,6 +792,47 @@ impl Store {
                 params![id, error, next_at],
             )
             .map(|_| ())
+        })
+    }
+
+    /// The outbox, newest first, with each alert's change.
+    pub fn outbox(&self, limit: usize) -> Result<Vec<OutboxEntry>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT o.id, o.change_id, o.status, o.attempts, o.next_attempt_at, o.last_error, o.sent_at,
+                        o.recipients, o.digest, c.kind, p.url
+                 FROM outbox o JOIN changes c ON c.id = o.change_id JOIN pages p ON p.id = c.page_id
+                 ORDER BY o.id DESC LIMIT ?1",
+            )?;
+            st.query_map([limit as i64], |r| {
+                let recipients: String = r.get(7)?;
+                Ok(OutboxEntry {
+                    id: r.get(0)?,
+                    change_id: r.get(1)?,
+                    status: r.get(2)?,
+                    attempts: r.get(3)?,
+                    next_attempt_at: r.get(4)?,
+                    last_error: r.get(5)?,
+                    sent_at: r.get(6)?,
+                    recipients: serde_json::from_str(&recipients).unwrap_or_default(),
+                    digest: r.get(8)?,
+                    kind: r.get(9)?,
+                    url: r.get(10)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    /// Make failed (or still pending) alerts due now, with a fresh attempt count.
+    /// `None` retries every failed alert. Returns how many were queued.
+    pub fn retry_alerts(&self, id: Option<i64>, now: &str) -> Result<usize> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?2
+                 WHERE status != 'sent' AND (?1 IS NULL AND status = 'failed' OR id = ?1)",
+                params![id, now],
+            )
         })
     }
 
