@@ -37,7 +37,9 @@ FROM docker.io/library/debian:bookworm-slim
 # CA certificates for HTTPS sources and SMTP over TLS; tzdata for local times in logs/mail.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates tzdata \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /usr/share/doc/* /usr/share/man/* \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt/* /var/log/dpkg.log \
+           /usr/share/doc/* /usr/share/man/* \
  && groupadd --system --gid 10001 presswatch \
  && useradd --system --uid 10001 --gid presswatch --home-dir /app --no-create-home \
       --shell /usr/sbin/nologin presswatch \

@@ -55,6 +55,7 @@ impl Context {
             .map(|p| p.to_path_buf())
             .unwrap_or_else(|| std::path::PathBuf::from("."));
         let transport = Transport::from_config(&cfg.email, &state_dir)?;
+        fetcher.restore_host_statuses(store.host_statuses()?);
         Ok(Context {
             cfg,
             store,
@@ -133,6 +134,8 @@ pub struct CycleReport {
 /// The result of one page check, for the report.
 #[derive(Debug)]
 enum PageOutcome {
+    /// Feed-only page no longer in the feed: nothing to check it against.
+    Skipped,
     Unchanged,
     Change(ChangeKind),
     Failed(String),
@@ -146,7 +149,8 @@ pub async fn run_cycle(ctx: &Context, opts: &CycleOptions) -> CycleReport {
         .iter()
         .filter(|s| opts.source.as_deref().is_none_or(|n| n == s.name))
         .collect();
-    let reports = futures::future::join_all(sources.iter().map(|s| run_source(ctx, s))).await;
+    let reports =
+        futures::future::join_all(sources.iter().map(|s| run_source(ctx, s, opts.all))).await;
     let mut total = CycleReport {
         sources: sources.len(),
         ..Default::default()
@@ -160,6 +164,10 @@ pub async fn run_cycle(ctx: &Context, opts: &CycleOptions) -> CycleReport {
         total.failed += r.failed;
         total.failures.extend(r.failures);
         total.interrupted |= r.interrupted;
+    }
+    // Host health (Retry-After pauses, circuit breaker) outlives this process.
+    if let Err(e) = ctx.store.save_host_statuses(&ctx.fetcher.host_statuses()) {
+        total.failures.push(e.to_string());
     }
     total
 }
@@ -190,7 +198,7 @@ pub async fn deliver(ctx: &Context) -> DeliveryReport {
     }
 }
 
-async fn run_source(ctx: &Context, source: &Source) -> CycleReport {
+async fn run_source(ctx: &Context, source: &Source, all: bool) -> CycleReport {
     let mut report = CycleReport::default();
     let store = &ctx.store;
     let started = now_rfc3339();
@@ -207,18 +215,23 @@ async fn run_source(ctx: &Context, source: &Source) -> CycleReport {
     // 1. Discovery. A failure here is reported, but tracked pages are still re-checked.
     let discovery = discover_source(ctx, source).await;
     let discovery_error = discovery.as_ref().err().cloned();
-    if let Err(e) = &discovery {
-        tracing::warn!(source = %source.name, "{e}");
-        report.failed += 1;
-        report.failures.push(e.clone());
-    }
-    for url in discovery.unwrap_or_default() {
+    let found = match discovery {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(source = %source.name, "{e}");
+            report.failed += 1;
+            report.failures.push(e);
+            Found::default()
+        }
+    };
+    for url in &found.pages {
         if let Err(e) = store.ensure_page(url.as_str(), &source.name, baseline, &started) {
             report.failures.push(format!("{url}: {e}"));
         }
     }
 
-    // 2. Every tracked page of the source, whether or not discovery still lists it.
+    // 2. Every tracked page of the source that is due, whether or not discovery still lists
+    //    it; a sitemap's newer <lastmod> makes a page due now, and those go first.
     let pages = match store.pages_of_source(&source.name) {
         Ok(p) => p,
         Err(e) => {
@@ -227,10 +240,29 @@ async fn run_source(ctx: &Context, source: &Source) -> CycleReport {
             return report;
         }
     };
-    let mut checks = futures::stream::iter(pages)
+    let now = now_rfc3339();
+    let mut due: Vec<(Option<&String>, Page)> = pages
+        .into_iter()
+        .filter_map(|p| {
+            let lastmod = Url::parse(&p.url).ok().and_then(|u| found.lastmod.get(&u));
+            let modified = lastmod.is_some_and(|m| {
+                p.next_check_at.is_some() && m.as_str() > p.next_check_at.as_deref().unwrap_or("")
+            });
+            // A feed-only statement costs nothing to compare while its feed lists it.
+            let in_feed = !source.fetch_pages && found.entries.contains_key(&p.url);
+            let is_due = all
+                || modified
+                || in_feed
+                || p.next_check_at.as_deref().is_none_or(|n| n <= now.as_str());
+            is_due.then_some((lastmod.filter(|_| modified), p))
+        })
+        .collect();
+    due.sort_by(|a, b| b.0.cmp(&a.0));
+    let entries = &found.entries;
+    let mut checks = futures::stream::iter(due.into_iter().map(|(_, p)| p))
         .take_while(|_| futures::future::ready(!ctx.shutdown.is_cancelled()))
         .map(|page| async move {
-            let outcome = check_page(ctx, source, &page).await;
+            let outcome = check_page(ctx, source, &page, entries).await;
             (page, outcome)
         })
         .buffer_unordered(ctx.cfg.fetch.concurrency.max(1));
@@ -241,6 +273,7 @@ async fn run_source(ctx: &Context, source: &Source) -> CycleReport {
             PageOutcome::Change(ChangeKind::New) => report.new += 1,
             PageOutcome::Change(ChangeKind::Changed) => report.changed += 1,
             PageOutcome::Change(ChangeKind::Removed) => report.removed += 1,
+            PageOutcome::Skipped => report.pages_checked -= 1,
             PageOutcome::Failed(reason) => {
                 tracing::warn!(source = %source.name, url = %page.url, "{reason}");
                 report.failed += 1;
@@ -269,40 +302,68 @@ async fn run_source(ctx: &Context, source: &Source) -> CycleReport {
     report
 }
 
-/// Fetch and parse a source's discovery document(s). Errors are one line naming the URL.
-async fn discover_source(ctx: &Context, source: &Source) -> Result<Vec<Url>, String> {
+/// What discovery found for a source in this cycle.
+#[derive(Debug, Default)]
+struct Found {
+    pages: Vec<Url>,
+    lastmod: std::collections::HashMap<Url, String>,
+    /// Feed-only sources: each entry's own text, by URL.
+    entries: std::collections::HashMap<String, discover::FeedEntry>,
+}
+
+/// Fetch and parse a source's discovery document(s): nested sitemaps, listing pages up to
+/// `max_pages`. Errors are one line naming the URL.
+async fn discover_source(ctx: &Context, source: &Source) -> Result<Found, String> {
+    let mut found = Found::default();
     if source.kind == SourceKind::Page {
-        return Ok(vec![crate::util::canonical_url(&source.url)]);
+        found.pages.push(crate::util::canonical_url(&source.url));
+        return Ok(found);
     }
-    let mut pages: Vec<Url> = Vec::new();
+    let mut seen_pages = std::collections::HashSet::new();
     let mut queue = vec![source.url.clone()];
-    let mut seen = 0;
+    let mut visited: Vec<Url> = Vec::new();
+    let limit = match source.kind {
+        SourceKind::Sitemap => MAX_SITEMAPS,
+        SourceKind::Listing => source.max_pages,
+        _ => 1,
+    };
     while let Some(doc_url) = queue.pop() {
-        seen += 1;
-        if seen > MAX_SITEMAPS {
-            tracing::warn!(source = %source.name, "more than {MAX_SITEMAPS} sitemaps; the rest are skipped this cycle");
+        if visited.contains(&doc_url) {
+            continue;
+        }
+        if visited.len() >= limit {
+            if source.kind == SourceKind::Sitemap {
+                tracing::warn!(source = %source.name, "more than {MAX_SITEMAPS} sitemaps; the rest are skipped this cycle");
+            }
             break;
         }
-        let fetched = match ctx
-            .fetcher
-            .get(&doc_url, None)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            Outcome::Ok(f) => f,
-            Outcome::Gone(status) => return Err(format!("GET {doc_url}: HTTP {status}")),
-            Outcome::NotModified => continue,
+        visited.push(doc_url.clone());
+        let fetched = match ctx.fetcher.get(&doc_url, None).await {
+            Ok(Outcome::Ok(f)) => f,
+            Ok(Outcome::Gone(status)) => return Err(format!("GET {doc_url}: HTTP {status}")),
+            Ok(Outcome::NotModified) => continue,
+            // A later listing page failing keeps what the earlier pages found.
+            Err(e) if visited.len() > 1 && source.kind == SourceKind::Listing => {
+                tracing::warn!(source = %source.name, "{e}; pagination stops here");
+                break;
+            }
+            Err(e) => return Err(e.to_string()),
         };
         let d = discover::parse(source, &fetched.final_url, &fetched.body)
             .map_err(|e| e.to_string())?;
         for p in d.pages {
-            if !pages.contains(&p) {
-                pages.push(p);
+            if seen_pages.insert(p.clone()) {
+                found.pages.push(p);
             }
         }
+        found.lastmod.extend(d.lastmod);
+        for e in d.entries {
+            found.entries.insert(e.url.to_string(), e);
+        }
         queue.extend(d.sitemaps);
+        queue.extend(d.next_page);
     }
-    Ok(pages)
+    Ok(found)
 }
 
 /// Content types that can hold a statement.
@@ -372,10 +433,16 @@ fn alert_route(
     }
 }
 
-async fn check_page(ctx: &Context, source: &Source, page: &Page) -> PageOutcome {
+async fn check_page(
+    ctx: &Context,
+    source: &Source,
+    page: &Page,
+    entries: &std::collections::HashMap<String, discover::FeedEntry>,
+) -> PageOutcome {
     let at = now_rfc3339();
-    let result = match decide(ctx, source, page).await {
-        Ok(r) => r,
+    let (result, final_url) = match decide(ctx, source, page, entries.get(&page.url)).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return PageOutcome::Skipped,
         Err(e) => {
             return PageOutcome::Failed(format!("{}: {e}", page.url));
         }
@@ -401,47 +468,185 @@ async fn check_page(ctx: &Context, source: &Source, page: &Page) -> PageOutcome 
         }
         CheckResult::Failed { reason, .. } => PageOutcome::Failed(reason.clone()),
     };
-    match ctx.store.commit_check(page, &result, &at) {
-        Ok(_) => outcome,
-        Err(e) => PageOutcome::Failed(format!("{}: not recorded: {e}", page.url)),
+    if let Err(e) = ctx.store.commit_check(page, &result, &at) {
+        return PageOutcome::Failed(format!("{}: not recorded: {e}", page.url));
     }
+    // When is it due again? Scheduling data only: losing it to a crash makes the page due now.
+    let published = match &result {
+        CheckResult::NewVersion { version, .. } => version.published.clone(),
+        _ => ctx
+            .store
+            .version(page.id, None)
+            .ok()
+            .flatten()
+            .and_then(|v| v.published),
+    };
+    let (next, news) = next_check(
+        &ctx.cfg.revisit,
+        page,
+        &result,
+        published.as_deref(),
+        chrono::Utc::now(),
+    );
+    let moved = final_url.filter(|f| f != &page.url);
+    if let Err(e) = ctx
+        .store
+        .schedule_page(page.id, &next, &news, moved.as_deref())
+    {
+        tracing::warn!(url = %page.url, "cannot schedule the next check: {e}");
+    }
+    outcome
+}
+
+/// The next due time of a page after a check, and its latest news time.
+///
+/// Fresh statements are due every cycle, older ones less often (`[revisit]`); a failing page
+/// backs off exponentially with jitter (at most a day); a first 404 is re-checked next cycle.
+fn next_check(
+    revisit: &crate::config::RevisitConfig,
+    page: &Page,
+    result: &CheckResult,
+    published: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (String, String) {
+    let parse = |s: &str| -> Option<chrono::DateTime<chrono::Utc>> {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .ok()
+            .or_else(|| {
+                chrono::NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d")
+                    .ok()?
+                    .and_hms_opt(0, 0, 0)
+                    .map(|t| t.and_utc())
+            })
+    };
+    // The statement's latest news: its last change, else its publication date, else when
+    // presswatch first saw it. An old statement found today is old, not fresh.
+    let published = published.and_then(parse).filter(|t| *t <= now);
+    let prior = page.last_news_at.as_deref().and_then(parse);
+    let news = match result {
+        CheckResult::NewVersion { change, .. } if change.kind == ChangeKind::New => {
+            published.or(prior).unwrap_or(now)
+        }
+        CheckResult::NewVersion { .. }
+        | CheckResult::Gone {
+            change: Some(_), ..
+        } => now,
+        _ => prior
+            .into_iter()
+            .chain(published)
+            .max()
+            .or_else(|| parse(&page.first_seen_at))
+            .unwrap_or(now),
+    };
+    let next = match result {
+        // A suspicious shrink is confirmed at the next cycle; a first failure is retried at
+        // the next cycle too; then 15 min, 30 min, 1 h... capped at a day, ±20 % so retries
+        // spread out.
+        CheckResult::Failed {
+            suspect_hash: Some(_),
+            ..
+        } => now,
+        CheckResult::Failed { .. } if page.fail_count == 0 => now,
+        CheckResult::Failed { .. } => {
+            let k = (page.fail_count - 1).clamp(0, 10) as u32;
+            let base = (15 * 60i64).saturating_mul(1 << k).min(24 * 3600);
+            let jitter = 0.8 + fastrand::f64() * 0.4;
+            now + chrono::Duration::seconds((base as f64 * jitter) as i64)
+        }
+        CheckResult::Gone { change: None, .. } if !page.removed => now,
+        _ if page.removed => now + chrono::Duration::hours(revisit.cold_hours as i64),
+        _ => now + revisit.interval(now - news),
+    };
+    (crate::util::rfc3339(next), crate::util::rfc3339(news))
 }
 
 /// Fetch one page and decide what it means. Only store reads happen here.
-async fn decide(ctx: &Context, source: &Source, page: &Page) -> anyhow::Result<CheckResult> {
+/// `None`: a feed-only page that the feed no longer lists (nothing to compare).
+async fn decide(
+    ctx: &Context,
+    source: &Source,
+    page: &Page,
+    entry: Option<&discover::FeedEntry>,
+) -> anyhow::Result<Option<(CheckResult, Option<String>)>> {
     let url = Url::parse(&page.url)?;
     let latest = ctx.store.version(page.id, None)?;
+    let failed = |reason: String| {
+        Some((
+            CheckResult::Failed {
+                reason,
+                suspect_hash: None,
+            },
+            None,
+        ))
+    };
+    let validators = (latest.is_some() && !page.removed).then_some(&page.validators);
+    // Feed-only sources: the feed entry is the statement; the page is never fetched.
+    let (fetched, from_feed) = if !source.fetch_pages {
+        let Some(e) = entry else { return Ok(None) };
+        let fetched = crate::fetch::Fetched {
+            final_url: url.clone(),
+            status: 200,
+            content_type: None,
+            validators: Default::default(),
+            body: crate::util::statement_text(&e.title, &e.text).into_bytes(),
+        };
+        let article = extract::Article {
+            title: e.title.clone(),
+            published: e.published.clone(),
+            body: e.text.clone(),
+            profile: "feed".into(),
+        };
+        (fetched, Some(article))
+    } else {
+        match ctx.fetcher.get(&url, validators).await {
+            Err(e) => return Ok(failed(e.to_string())),
+            Ok(Outcome::NotModified) => {
+                return Ok(Some((
+                    CheckResult::Unchanged {
+                        validators: None,
+                        raw_hash: None,
+                    },
+                    None,
+                )));
+            }
+            Ok(Outcome::Gone(status)) => {
+                let removal = latest.is_some() && !page.removed && page.gone_count + 1 >= 2;
+                let change = removal.then(|| {
+                    let (alert_to, digest) = alert_route(source, ChangeKind::Removed, 0);
+                    NewChange {
+                        kind: ChangeKind::Removed,
+                        words_added: 0,
+                        words_removed: latest.as_ref().map(|v| word_count(&v.body)).unwrap_or(0),
+                        baseline: false,
+                        alert_to,
+                        digest,
+                    }
+                });
+                return Ok(Some((CheckResult::Gone { status, change }, None)));
+            }
+            Ok(Outcome::Ok(f)) => (f, None),
+        }
+    };
+    let final_url = Some(fetched.final_url.to_string());
+    let result = judge(ctx, source, page, &url, latest, fetched, from_feed).await?;
+    Ok(Some((result, final_url)))
+}
+
+/// Compare a fetched page (or feed entry) with the stored text and say what it means.
+async fn judge(
+    ctx: &Context,
+    source: &Source,
+    page: &Page,
+    url: &Url,
+    latest: Option<crate::store::Version>,
+    fetched: crate::fetch::Fetched,
+    from_feed: Option<extract::Article>,
+) -> anyhow::Result<CheckResult> {
     let failed = |reason: String| CheckResult::Failed {
         reason,
         suspect_hash: None,
     };
-    let validators = (latest.is_some() && !page.removed).then_some(&page.validators);
-    let fetched = match ctx.fetcher.get(&url, validators).await {
-        Err(e) => return Ok(failed(e.to_string())),
-        Ok(Outcome::NotModified) => {
-            return Ok(CheckResult::Unchanged {
-                validators: None,
-                raw_hash: None,
-            });
-        }
-        Ok(Outcome::Gone(status)) => {
-            let removal = latest.is_some() && !page.removed && page.gone_count + 1 >= 2;
-            let change = removal.then(|| {
-                let (alert_to, digest) = alert_route(source, ChangeKind::Removed, 0);
-                NewChange {
-                    kind: ChangeKind::Removed,
-                    words_added: 0,
-                    words_removed: latest.as_ref().map(|v| word_count(&v.body)).unwrap_or(0),
-                    baseline: false,
-                    alert_to,
-                    digest,
-                }
-            });
-            return Ok(CheckResult::Gone { status, change });
-        }
-        Ok(Outcome::Ok(f)) => f,
-    };
-
     let raw_hash = sha256_hex(&fetched.body);
     let same_extractor = latest
         .as_ref()
@@ -453,7 +658,7 @@ async fn decide(ctx: &Context, source: &Source, page: &Page) -> anyhow::Result<C
             raw_hash: Some(raw_hash),
         });
     }
-    if !is_html(fetched.content_type.as_deref()) {
+    if from_feed.is_none() && !is_html(fetched.content_type.as_deref()) {
         return Ok(failed(format!(
             "GET {}: not an HTML page (Content-Type: {})",
             page.url,
@@ -461,16 +666,22 @@ async fn decide(ctx: &Context, source: &Source, page: &Page) -> anyhow::Result<C
         )));
     }
 
-    let article = match extract_async(
-        fetched.body.clone(),
-        fetched.content_type.clone(),
-        fetched.final_url.clone(),
-        source.clone(),
-    )
-    .await?
-    {
-        Ok(a) => a,
-        Err(e) => return Ok(failed(format!("{}: extraction failed: {e}", page.url))),
+    let article = match from_feed {
+        Some(a) if a.body.trim().is_empty() => {
+            return Ok(failed(format!("{}: the feed entry has no text", page.url)));
+        }
+        Some(a) => a,
+        None => match extract_async(
+            fetched.body.clone(),
+            fetched.content_type.clone(),
+            fetched.final_url.clone(),
+            source.clone(),
+        )
+        .await?
+        {
+            Ok(a) => a,
+            Err(e) => return Ok(failed(format!("{}: extraction failed: {e}", page.url))),
+        },
     };
     if looks_like_error_page(&article.title) {
         return Ok(failed(format!(
@@ -485,7 +696,7 @@ async fn decide(ctx: &Context, source: &Source, page: &Page) -> anyhow::Result<C
     // when an older extractor stored it.
     let previous = match &latest {
         None => None,
-        Some(l) if l.extractor_version == EXTRACTOR_VERSION as i64 => {
+        Some(l) if l.extractor_version == EXTRACTOR_VERSION as i64 || l.profile == "feed" => {
             Some((l.title.clone(), l.body.clone()))
         }
         Some(l) => {
@@ -604,6 +815,72 @@ mod tests {
         let a = comparable_text("T", "Body text.\n\nLast updated 1 May 2026", &re);
         let b = comparable_text("T", "Body text.\n\nLast updated 2 May 2026", &re);
         assert_eq!(words_hash(&a), words_hash(&b));
+    }
+
+    fn page() -> Page {
+        Page {
+            id: 1,
+            url: "https://x/a".into(),
+            source: "s".into(),
+            baseline: false,
+            removed: false,
+            validators: Default::default(),
+            raw_hash: None,
+            gone_count: 0,
+            suspect_hash: None,
+            first_seen_at: "2026-11-01T00:00:00Z".into(),
+            next_check_at: None,
+            last_news_at: None,
+            fail_count: 0,
+        }
+    }
+
+    #[test]
+    fn revisit_decays_with_age() {
+        let rv = crate::config::RevisitConfig::default();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .expect("t")
+            .with_timezone(&chrono::Utc);
+        let unchanged = CheckResult::Unchanged {
+            validators: None,
+            raw_hash: None,
+        };
+        let at =
+            |p: &Page, published: Option<&str>| next_check(&rv, p, &unchanged, published, now).0;
+        // Published yesterday: every cycle.
+        assert_eq!(at(&page(), Some("2026-11-22")), "2026-11-23T12:00:00Z");
+        // Published a month ago: daily.
+        assert_eq!(at(&page(), Some("2026-10-20")), "2026-11-24T12:00:00Z");
+        // Published in 2018: weekly, even though presswatch found it recently.
+        assert_eq!(at(&page(), Some("2018-12-10")), "2026-11-30T12:00:00Z");
+        // Changed just now: fresh again.
+        let mut p = page();
+        p.last_news_at = Some("2026-11-23T11:00:00Z".into());
+        assert_eq!(at(&p, Some("2018-12-10")), "2026-11-23T12:00:00Z");
+        // Failing pages back off (15 min ±20 % first).
+        let failed = CheckResult::Failed {
+            reason: "x".into(),
+            suspect_hash: None,
+        };
+        assert_eq!(
+            next_check(&rv, &page(), &failed, None, now).0,
+            "2026-11-23T12:00:00Z"
+        );
+        let mut p = page();
+        p.fail_count = 1;
+        let (next, _) = next_check(&rv, &p, &failed, None, now);
+        let next = chrono::DateTime::parse_from_rfc3339(&next)
+            .expect("t")
+            .with_timezone(&chrono::Utc);
+        let wait = (next - now).num_seconds();
+        assert!((720..=1080).contains(&wait), "{wait}");
+        let mut p = page();
+        p.fail_count = 20;
+        let (next, _) = next_check(&rv, &p, &failed, None, now);
+        let next = chrono::DateTime::parse_from_rfc3339(&next)
+            .expect("t")
+            .with_timezone(&chrono::Utc);
+        assert!((next - now).num_hours() <= 29, "capped at a day (+20 %)");
     }
 
     #[test]

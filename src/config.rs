@@ -57,7 +57,48 @@ pub struct Config {
     pub fetch: FetchConfig,
     pub email: EmailConfig,
     pub web: WebConfig,
+    pub revisit: RevisitConfig,
     pub sources: Vec<Source>,
+}
+
+/// `[revisit]`: how often a tracked statement is re-checked, by the age of its last news
+/// (published, changed or first seen, whichever is latest).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RevisitConfig {
+    /// Statements with news within this many days are checked every cycle.
+    pub fresh_days: u64,
+    /// Statements with news within this many days are checked every `warm_hours`.
+    pub warm_days: u64,
+    pub warm_hours: u64,
+    /// Older statements are checked every `cold_hours`.
+    pub cold_hours: u64,
+}
+
+impl Default for RevisitConfig {
+    fn default() -> Self {
+        RevisitConfig {
+            fresh_days: 7,
+            warm_days: 90,
+            warm_hours: 24,
+            cold_hours: 24 * 7,
+        }
+    }
+}
+
+impl RevisitConfig {
+    /// The interval after which a statement whose last news is `age` old is due again
+    /// (zero: every cycle).
+    pub fn interval(&self, age: chrono::Duration) -> chrono::Duration {
+        let days = age.num_days().max(0) as u64;
+        if days < self.fresh_days {
+            chrono::Duration::zero()
+        } else if days < self.warm_days {
+            chrono::Duration::hours(self.warm_hours as i64)
+        } else {
+            chrono::Duration::hours(self.cold_hours as i64)
+        }
+    }
 }
 
 /// `[web]`: the read-only change log over HTTP.
@@ -78,6 +119,8 @@ pub struct FetchConfig {
     pub max_bytes: u64,
     pub concurrency: usize,
     pub per_host_interval_ms: u64,
+    /// Obey robots.txt (only turn off for sites you own).
+    pub respect_robots: bool,
 }
 
 impl Default for FetchConfig {
@@ -91,6 +134,7 @@ impl Default for FetchConfig {
             max_bytes: 10_000_000,
             concurrency: 4,
             per_host_interval_ms: 1000,
+            respect_robots: true,
         }
     }
 }
@@ -223,6 +267,14 @@ pub struct Source {
     pub matcher: Option<Regex>,
     /// Listing only: CSS selector of statement links.
     pub links: String,
+    /// Listing only: CSS selector of the next-page link, followed up to `max_pages`.
+    pub next: Option<String>,
+    pub max_pages: usize,
+    /// Other hosts statement links may point to (besides the source URL's host).
+    pub hosts: Vec<String>,
+    /// Feed only: `false` keeps the statement as the feed gives it (title + summary) and never
+    /// fetches the page (for sites whose robots.txt forbids fetching story pages).
+    pub fetch_pages: bool,
     /// Optional CSS selector that overrides extraction.
     pub body: Option<String>,
     /// Optional site profile to use whatever the host (e.g. "iom" for a mirror of an IOM site).
@@ -240,7 +292,11 @@ pub struct Source {
 impl Source {
     /// Does a discovered URL belong to this source? Same host as the source URL, and `match`.
     pub fn accepts(&self, url: &Url) -> bool {
-        if !matches!(url.scheme(), "http" | "https") || url.host_str() != self.url.host_str() {
+        let host_ok = url.host_str() == self.url.host_str()
+            || url
+                .host_str()
+                .is_some_and(|h| self.hosts.iter().any(|a| a.eq_ignore_ascii_case(h)));
+        if !matches!(url.scheme(), "http" | "https") || !host_ok {
             return false;
         }
         self.matcher
@@ -267,6 +323,8 @@ struct RawConfig {
     #[serde(default)]
     web: WebConfig,
     #[serde(default)]
+    revisit: RevisitConfig,
+    #[serde(default)]
     sources: Vec<Spanned<RawSource>>,
 }
 
@@ -291,6 +349,11 @@ struct RawSource {
     #[serde(rename = "match")]
     matcher: Option<Spanned<String>>,
     links: Option<Spanned<String>>,
+    next: Option<Spanned<String>>,
+    max_pages: Option<Spanned<usize>>,
+    #[serde(default)]
+    hosts: Vec<String>,
+    fetch_pages: Option<Spanned<bool>>,
     body: Option<Spanned<String>>,
     profile: Option<Spanned<String>>,
     to: Option<Spanned<Vec<String>>>,
@@ -334,6 +397,7 @@ pub fn parse(
         fetch: raw.fetch,
         email: raw.email.get_ref().clone(),
         web: raw.web,
+        revisit: raw.revisit,
         sources: Vec::new(),
     };
     apply_env(&mut cfg, env)?;
@@ -501,6 +565,43 @@ pub fn parse(
             }
             None => "a[href]".to_string(),
         };
+        let next = match &s.next {
+            Some(n) => {
+                check_selector(n.get_ref())
+                    .map_err(|e| err(n.span(), format!("sources.next: {e} (source {name})")))?;
+                if s.kind != SourceKind::Listing {
+                    return Err(err(
+                        n.span(),
+                        format!("sources.next: only valid for kind = \"listing\" (source {name})"),
+                    ));
+                }
+                Some(n.get_ref().clone())
+            }
+            None => None,
+        };
+        let max_pages = match &s.max_pages {
+            Some(m) if *m.get_ref() == 0 || *m.get_ref() > 1000 => {
+                return Err(err(
+                    m.span(),
+                    format!("sources.max_pages: must be 1 to 1000 (source {name})"),
+                ));
+            }
+            Some(m) => *m.get_ref(),
+            None if next.is_some() => 10,
+            None => 1,
+        };
+        let fetch_pages = match &s.fetch_pages {
+            Some(f) if !*f.get_ref() && s.kind != SourceKind::Feed => {
+                return Err(err(
+                    f.span(),
+                    format!(
+                        "sources.fetch_pages: false is only valid for kind = \"feed\" (source {name})"
+                    ),
+                ));
+            }
+            Some(f) => *f.get_ref(),
+            None => true,
+        };
         let body = match &s.body {
             Some(b) => {
                 check_selector(b.get_ref())
@@ -599,6 +700,14 @@ pub fn parse(
             url,
             matcher,
             links,
+            next,
+            max_pages,
+            hosts: s
+                .hosts
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .collect(),
+            fetch_pages,
             body,
             profile,
             to,
@@ -664,6 +773,7 @@ fn apply_env(cfg: &mut Config, env: &BTreeMap<String, String>) -> Result<(), Con
             "PRESSWATCH_FETCH_TIMEOUT_SECS" => cfg.fetch.timeout_secs = parse_val(name, value)?,
             "PRESSWATCH_FETCH_MAX_BYTES" => cfg.fetch.max_bytes = parse_val(name, value)?,
             "PRESSWATCH_FETCH_CONCURRENCY" => cfg.fetch.concurrency = parse_val(name, value)?,
+            "PRESSWATCH_FETCH_RESPECT_ROBOTS" => cfg.fetch.respect_robots = parse_val(name, value)?,
             "PRESSWATCH_FETCH_PER_HOST_INTERVAL_MS" => {
                 cfg.fetch.per_host_interval_ms = parse_val(name, value)?
             }

@@ -4,6 +4,7 @@
 //! the source accepts it (same host as the source, matching `match`): a listing can never send
 //! presswatch to another address.
 
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 use scraper::{Html, Selector};
@@ -28,16 +29,35 @@ pub enum DiscoverError {
 pub struct Discovered {
     /// Statement URLs, canonical, deduplicated, in document order.
     pub pages: Vec<Url>,
+    /// `<lastmod>` of each page a sitemap dates (RFC 3339 or a date), by URL.
+    pub lastmod: HashMap<Url, String>,
     /// Nested sitemaps to read next (sitemap indexes only).
     pub sitemaps: Vec<Url>,
+    /// The next listing page (listing sources with `next`).
+    pub next_page: Option<Url>,
+    /// Feed entries as the feed gives them, for feed-only sources.
+    pub entries: Vec<FeedEntry>,
+    seen: HashSet<Url>,
+}
+
+/// A feed entry's own text: the statement of a feed-only source.
+#[derive(Debug, Clone)]
+pub struct FeedEntry {
+    pub url: Url,
+    pub title: String,
+    /// Summary or content, as plain text.
+    pub text: String,
+    pub published: Option<String>,
 }
 
 impl Discovered {
-    fn push(&mut self, source: &Source, url: Url) {
+    fn push(&mut self, source: &Source, url: Url) -> bool {
         let url = canonical_url(&url);
-        if source.accepts(&url) && !self.pages.contains(&url) {
+        if source.accepts(&url) && self.seen.insert(url.clone()) {
             self.pages.push(url);
+            return true;
         }
+        false
     }
 }
 
@@ -77,8 +97,27 @@ fn parse_feed(source: &Source, doc_url: &Url, body: &[u8]) -> Result<Discovered,
             .chain(links)
             .map(|u| canonical_url(&u))
             .find(|u| source.accepts(u));
-        if let Some(u) = chosen {
-            d.push(source, u);
+        if let Some(u) = chosen
+            && d.push(source, u.clone())
+            && !source.fetch_pages
+        {
+            // Feed-only: the entry's own text is the statement (HTML in it made plain).
+            let html = entry
+                .content
+                .as_ref()
+                .and_then(|c| c.body.clone())
+                .or_else(|| entry.summary.as_ref().map(|t| t.content.clone()))
+                .unwrap_or_default();
+            d.entries.push(FeedEntry {
+                url: u,
+                title: entry
+                    .title
+                    .as_ref()
+                    .map(|t| t.content.trim().to_string())
+                    .unwrap_or_default(),
+                text: html_to_text(&html),
+                published: entry.published.or(entry.updated).map(|t| t.to_rfc3339()),
+            });
         }
     }
     Ok(d)
@@ -99,6 +138,18 @@ fn parse_listing(source: &Source, doc_url: &Url, body: &[u8]) -> Result<Discover
         .and_then(|h| doc_url.join(h).ok())
         .unwrap_or_else(|| doc_url.clone());
     let mut d = Discovered::default();
+    if let Some(next) = &source.next {
+        let sel = Selector::parse(next).map_err(|_| DiscoverError::Selector {
+            url: doc_url.to_string(),
+            selector: next.clone(),
+        })?;
+        // The next page must stay on the listing's own host.
+        d.next_page = doc
+            .select(&sel)
+            .find_map(|el| el.value().attr("href"))
+            .and_then(|h| base.join(h.trim()).ok())
+            .filter(|u| u.host_str() == doc_url.host_str() && u != doc_url);
+    }
     for el in doc.select(&selector) {
         // The selector may pick the <a> itself or a card that contains one.
         let href = el.value().attr("href").or_else(|| {
@@ -154,11 +205,39 @@ fn parse_sitemap(source: &Source, doc_url: &Url, body: &[u8]) -> Result<Discover
             if u.host_str() == source.url.host_str() && !d.sitemaps.contains(&u) {
                 d.sitemaps.push(u);
             }
-        } else {
-            d.push(source, u);
+        } else if d.push(source, u.clone()) {
+            let lastmod = loc
+                .parent()
+                .and_then(|p| p.children().find(|c| c.tag_name().name() == "lastmod"))
+                .and_then(|c| c.text())
+                .map(|t| t.trim().to_string());
+            if let Some(m) = lastmod {
+                d.lastmod.insert(canonical_url(&u), m);
+            }
         }
     }
     Ok(d)
+}
+
+/// Plain text of an HTML fragment (feed summaries), paragraphs kept.
+fn html_to_text(html: &str) -> String {
+    let frag = Html::parse_fragment(html);
+    let mut paras: Vec<String> = Vec::new();
+    let block = Selector::parse("p, li, h1, h2, h3, h4, blockquote").ok();
+    if let Some(b) = &block {
+        for el in frag.select(b) {
+            let t: String = el.text().collect::<Vec<_>>().join(" ");
+            let t = t.split_whitespace().collect::<Vec<_>>().join(" ");
+            if !t.is_empty() {
+                paras.push(t);
+            }
+        }
+    }
+    if paras.is_empty() {
+        let t: String = frag.root_element().text().collect::<Vec<_>>().join(" ");
+        paras.push(t.split_whitespace().collect::<Vec<_>>().join(" "));
+    }
+    crate::extract::normalize_text(&paras.join("\n\n"))
 }
 
 #[cfg(test)]
@@ -173,6 +252,10 @@ mod tests {
             url: Url::parse("https://www.iom.int/news").expect("url"),
             matcher: Some(Regex::new(r"^https://www\.iom\.int/news/").expect("re")),
             links: links.into(),
+            next: None,
+            max_pages: 1,
+            hosts: vec![],
+            fetch_pages: true,
             body: None,
             profile: None,
             to: vec![],
@@ -215,6 +298,50 @@ mod tests {
                 "https://www.iom.int/news/two"
             ]
         );
+    }
+
+    #[test]
+    fn listing_next_page_stays_on_host() {
+        let mut s = source(SourceKind::Listing, "a.card");
+        s.next = Some("a[rel=next]".into());
+        let html =
+            br#"<a class="card" href="/news/a">A</a><a rel="next" href="/news?page=2">next</a>"#;
+        let d = parse(&s, &s.url, html).expect("listing");
+        assert_eq!(
+            d.next_page.as_ref().map(Url::as_str),
+            Some("https://www.iom.int/news?page=2")
+        );
+        let html = br#"<a class="card" href="/news/a">A</a><a rel="next" href="https://evil.example/news?page=2">next</a>"#;
+        assert!(
+            parse(&s, &s.url, html)
+                .expect("listing")
+                .next_page
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn ten_thousand_links() {
+        let mut html = String::from("<html><body>");
+        for i in 0..10_000 {
+            html.push_str(&format!("<a href=\"/news/s{}\">x</a>", i % 5_000));
+        }
+        let s = source(SourceKind::Listing, "a[href]");
+        let d = parse(&s, &s.url, html.as_bytes()).expect("listing");
+        assert_eq!(d.pages.len(), 5_000);
+    }
+
+    #[test]
+    fn feed_only_entries_carry_their_text() {
+        let mut s = source(SourceKind::Feed, "a[href]");
+        s.fetch_pages = false;
+        let rss = br#"<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+            <item><title>One</title><link>https://www.iom.int/news/one</link><description>&lt;p&gt;First para.&lt;/p&gt;&lt;p&gt;Second.&lt;/p&gt;</description></item>
+            </channel></rss>"#;
+        let d = parse(&s, &s.url, rss).expect("feed");
+        assert_eq!(d.entries.len(), 1);
+        assert_eq!(d.entries[0].title, "One");
+        assert_eq!(d.entries[0].text, "First para.\n\nSecond.");
     }
 
     #[test]

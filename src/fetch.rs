@@ -59,8 +59,29 @@ pub enum FetchError {
     Status { url: String, status: u16 },
     #[error("GET {url}: body larger than {max} bytes, not read")]
     TooLarge { url: String, max: u64 },
+    #[error("GET {url}: disallowed by {robots}")]
+    Robots { url: String, robots: String },
+    #[error("GET {url}: host {host} paused until {until} ({reason})")]
+    HostPaused {
+        url: String,
+        host: String,
+        until: String,
+        reason: String,
+    },
     #[error("GET {url}: {reason}")]
     Other { url: String, reason: String },
+}
+
+/// `Retry-After`: seconds, or an HTTP date.
+fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .ok()
 }
 
 impl FetchError {
@@ -72,9 +93,42 @@ impl FetchError {
             FetchError::Status { status, .. } if *status >= 500 => "http-5xx",
             FetchError::Status { .. } => "http-status",
             FetchError::TooLarge { .. } => "too-large",
+            FetchError::Robots { .. } => "robots",
+            FetchError::HostPaused { .. } => "host-paused",
             FetchError::Other { .. } => "other",
         }
     }
+}
+
+/// Consecutive failures (timeouts, refused connections, 5xx) that pause a host.
+pub const BREAKER_FAILURES: u32 = 5;
+/// How long the circuit breaker pauses a host.
+const BREAKER_PAUSE: Duration = Duration::from_secs(30 * 60);
+/// Longest `Retry-After` honoured; a site asking for more gets this.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// When a 429 carries no usable `Retry-After`.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(120);
+/// How long a robots.txt is trusted before it is fetched again.
+const ROBOTS_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How long an unreachable robots.txt (5xx, timeout) blocks its host before a new try.
+const ROBOTS_ERROR_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// A host's health, kept across cycles (and saved in the database between runs).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct HostStatus {
+    pub host: String,
+    pub consecutive_failures: u32,
+    /// RFC 3339; requests to the host fail fast until then.
+    pub paused_until: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone)]
+enum Robots {
+    AllowAll,
+    /// 5xx or unreachable: nothing may be fetched for a while (as Google does).
+    DisallowAll(String),
+    Rules(Arc<texting_robots::Robot>),
 }
 
 /// The shared, polite HTTP fetcher.
@@ -83,6 +137,10 @@ pub struct Fetcher {
     cfg: FetchConfig,
     global: Semaphore,
     hosts: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Instant>>>>>,
+    health: Mutex<HashMap<String, HostStatus>>,
+    robots: tokio::sync::Mutex<HashMap<String, (Instant, Robots)>>,
+    /// The product token robots.txt groups are matched against ("presswatch").
+    agent: String,
 }
 
 impl Fetcher {
@@ -99,12 +157,129 @@ impl Fetcher {
                 url: String::new(),
                 reason: format!("cannot build HTTP client: {e}"),
             })?;
+        let agent = cfg
+            .user_agent
+            .split(['/', ' '])
+            .next()
+            .filter(|a| !a.is_empty())
+            .unwrap_or("presswatch")
+            .to_string();
         Ok(Fetcher {
             client,
             cfg: cfg.clone(),
             global: Semaphore::new(cfg.concurrency.max(1)),
             hosts: Mutex::new(HashMap::new()),
+            health: Mutex::new(HashMap::new()),
+            robots: tokio::sync::Mutex::new(HashMap::new()),
+            agent,
         })
+    }
+
+    /// Hosts with failures or a pause, for `presswatch sources` and the database.
+    pub fn host_statuses(&self) -> Vec<HostStatus> {
+        let h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<HostStatus> = h.values().cloned().collect();
+        v.sort_by(|a, b| a.host.cmp(&b.host));
+        v
+    }
+
+    /// Restore host health saved by an earlier run.
+    pub fn restore_host_statuses(&self, statuses: Vec<HostStatus>) {
+        let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        for st in statuses {
+            h.insert(st.host.clone(), st);
+        }
+    }
+
+    fn paused(&self, url: &Url) -> Option<FetchError> {
+        let host = url.host_str()?;
+        let h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        let st = h.get(host)?;
+        let until = st.paused_until.as_deref()?;
+        let until_t = chrono::DateTime::parse_from_rfc3339(until).ok()?;
+        (until_t > chrono::Utc::now()).then(|| FetchError::HostPaused {
+            url: url.to_string(),
+            host: host.to_string(),
+            until: until.to_string(),
+            reason: st.reason.clone().unwrap_or_default(),
+        })
+    }
+
+    fn pause(&self, url: &Url, for_: Duration, reason: String) {
+        let Some(host) = url.host_str() else { return };
+        let until = chrono::Utc::now()
+            + chrono::Duration::from_std(for_).unwrap_or(chrono::Duration::hours(1));
+        let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        let st = h.entry(host.to_string()).or_insert_with(|| HostStatus {
+            host: host.to_string(),
+            ..Default::default()
+        });
+        st.paused_until = Some(crate::util::rfc3339(until));
+        st.reason = Some(reason);
+    }
+
+    /// Count a request's result for the host's circuit breaker.
+    fn record(&self, url: &Url, result: &Result<Outcome, FetchError>) {
+        let Some(host) = url.host_str() else { return };
+        let failed = matches!(
+            result,
+            Err(FetchError::Timeout { .. } | FetchError::Connect { .. })
+        ) || matches!(result, Err(FetchError::Status { status, .. }) if *status >= 500);
+        let trip = {
+            let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+            if failed {
+                let st = h.entry(host.to_string()).or_insert_with(|| HostStatus {
+                    host: host.to_string(),
+                    ..Default::default()
+                });
+                st.consecutive_failures += 1;
+                st.consecutive_failures >= BREAKER_FAILURES
+            } else {
+                if result.is_ok()
+                    && let Some(st) = h.get_mut(host)
+                {
+                    st.consecutive_failures = 0;
+                }
+                false
+            }
+        };
+        if trip && let Err(e) = result {
+            self.pause(
+                url,
+                BREAKER_PAUSE,
+                format!("{BREAKER_FAILURES} failures in a row, last: {}", e.kind()),
+            );
+        }
+    }
+
+    /// The robots.txt rules for a URL's origin, fetched (politely) and cached.
+    async fn robots_for(&self, url: &Url) -> Robots {
+        let origin = url.origin().ascii_serialization();
+        let mut cache = self.robots.lock().await;
+        if let Some((expires, r)) = cache.get(&origin)
+            && *expires > Instant::now()
+        {
+            return r.clone();
+        }
+        let robots_url = match Url::parse(&format!("{origin}/robots.txt")) {
+            Ok(u) => u,
+            Err(_) => return Robots::AllowAll,
+        };
+        self.wait_for_host(&robots_url).await;
+        let (rules, ttl) = match self.request(&robots_url, None, 512 * 1024).await {
+            Ok(Outcome::Ok(f)) => match texting_robots::Robot::new(&self.agent, &f.body) {
+                Ok(r) => (Robots::Rules(Arc::new(r)), ROBOTS_TTL),
+                Err(_) => (Robots::AllowAll, ROBOTS_TTL),
+            },
+            // No robots.txt (or 4xx): everything is allowed.
+            Ok(_)
+            | Err(FetchError::Status {
+                status: 400..=499, ..
+            }) => (Robots::AllowAll, ROBOTS_TTL),
+            Err(e) => (Robots::DisallowAll(e.to_string()), ROBOTS_ERROR_TTL),
+        };
+        cache.insert(origin, (Instant::now() + ttl, rules.clone()));
+        rules
     }
 
     /// Wait until this host may be asked again, and reserve the slot.
@@ -125,18 +300,53 @@ impl Fetcher {
         *last = Some(Instant::now());
     }
 
-    /// GET a URL, politely, with conditional headers when given.
+    /// GET a URL, politely: robots.txt, host pauses (Retry-After, circuit breaker), the
+    /// global concurrency limit and the per-host interval; conditional headers when given.
     pub async fn get(
         &self,
         url: &Url,
         validators: Option<&Validators>,
     ) -> Result<Outcome, FetchError> {
+        if self.cfg.respect_robots {
+            match self.robots_for(url).await {
+                Robots::AllowAll => {}
+                Robots::DisallowAll(why) => {
+                    return Err(FetchError::Other {
+                        url: url.to_string(),
+                        reason: format!("not fetched: robots.txt could not be read ({why})"),
+                    });
+                }
+                Robots::Rules(r) => {
+                    if !r.allowed(url.as_str()) {
+                        return Err(FetchError::Robots {
+                            url: url.to_string(),
+                            robots: format!("{}/robots.txt", url.origin().ascii_serialization()),
+                        });
+                    }
+                }
+            }
+        }
         let _permit = self.global.acquire().await.map_err(|_| FetchError::Other {
             url: url.to_string(),
             reason: "fetcher is shutting down".into(),
         })?;
         self.wait_for_host(url).await;
+        // Checked last, right before the request: a pause may have begun while this waited.
+        if let Some(e) = self.paused(url) {
+            return Err(e);
+        }
+        let result = self.request(url, validators, self.cfg.max_bytes).await;
+        self.record(url, &result);
+        result
+    }
 
+    /// One request, no politeness (callers hold the permit and waited for the host).
+    async fn request(
+        &self,
+        url: &Url,
+        validators: Option<&Validators>,
+        max: u64,
+    ) -> Result<Outcome, FetchError> {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::ACCEPT,
@@ -172,6 +382,32 @@ impl Fetcher {
         match status {
             StatusCode::NOT_MODIFIED => return Ok(Outcome::NotModified),
             StatusCode::NOT_FOUND | StatusCode::GONE => return Ok(Outcome::Gone(status.as_u16())),
+            // Retry-After on 429/503 pauses the whole host for as long as asked; a 429
+            // without one still pauses it (the site said "too many"); a bare 503 is an
+            // ordinary server error for the circuit breaker.
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                let asked = resp
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after);
+                let wait = match (asked, status) {
+                    (Some(w), _) => Some(w),
+                    (None, StatusCode::TOO_MANY_REQUESTS) => Some(DEFAULT_RETRY_AFTER),
+                    (None, _) => None,
+                };
+                if let Some(wait) = wait.map(|w| w.min(MAX_RETRY_AFTER)) {
+                    self.pause(
+                        url,
+                        wait,
+                        format!("HTTP {} with Retry-After {}s", status.as_u16(), wait.as_secs()),
+                    );
+                }
+                return Err(FetchError::Status {
+                    url: url.to_string(),
+                    status: status.as_u16(),
+                });
+            }
             s if !s.is_success() => {
                 return Err(FetchError::Status {
                     url: url.to_string(),
@@ -192,7 +428,6 @@ impl Fetcher {
             etag: text_header(header::ETAG),
             last_modified: text_header(header::LAST_MODIFIED),
         };
-        let max = self.cfg.max_bytes;
         if resp.content_length().is_some_and(|n| n > max) {
             return Err(FetchError::TooLarge {
                 url: url.to_string(),

@@ -110,7 +110,14 @@ enum Command {
         json: bool,
     },
     /// Configured sources: pages tracked, last check and status.
-    Sources,
+    Sources {
+        /// List every tracked page with when it is next due.
+        #[arg(long)]
+        pages: bool,
+        /// With --pages: only this source.
+        #[arg(long)]
+        source: Option<String>,
+    },
     /// The alert outbox: list it, or queue failed alerts again.
     Outbox {
         #[command(subcommand)]
@@ -200,14 +207,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         (Command::Check { source, all }, Some(cfg)) => {
-            if let Some(name) = &source {
-                if !cfg.sources.iter().any(|s| &s.name == name) {
-                    eprintln!(
-                        "presswatch: config error: {}: no source named {name:?}",
-                        cfg.path.display()
-                    );
-                    return Ok(ExitCode::from(CONFIG_ERROR));
-                }
+            if let Some(name) = &source
+                && !cfg.sources.iter().any(|s| &s.name == name)
+            {
+                eprintln!(
+                    "presswatch: config error: {}: no source named {name:?}",
+                    cfg.path.display()
+                );
+                return Ok(ExitCode::from(CONFIG_ERROR));
             }
             warn_no_recipients(&cfg);
             let ctx = Context::open(cfg)?;
@@ -362,7 +369,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        (Command::Sources, Some(cfg)) => {
+        (
+            Command::Sources {
+                pages: true,
+                source,
+            },
+            Some(cfg),
+        ) => {
+            let store = open_store(&cfg)?;
+            println!("{:<24} {:<21} {:<10} URL", "SOURCE", "NEXT DUE", "LAST");
+            for p in store.page_schedule(source.as_deref())? {
+                println!(
+                    "{:<24} {:<21} {:<10} {}{}",
+                    p.source,
+                    p.next_check_at.unwrap_or_else(|| "now".into()),
+                    p.last_status.unwrap_or_else(|| "-".into()),
+                    p.url,
+                    p.last_error
+                        .map(|e| format!("\n{:57}{e}", ""))
+                        .unwrap_or_default()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        (Command::Sources { .. }, Some(cfg)) => {
             let store = open_store(&cfg)?;
             let summaries = store.source_summaries()?;
             println!(
@@ -389,6 +419,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .unwrap_or_else(|| "-".into()),
                     status
                 );
+            }
+            let now = util::now_rfc3339();
+            for h in store.host_statuses()? {
+                match &h.paused_until {
+                    Some(until) if until.as_str() > now.as_str() => println!(
+                        "\nhost {} paused until {}: {}",
+                        h.host,
+                        until,
+                        h.reason.as_deref().unwrap_or("")
+                    ),
+                    _ if h.consecutive_failures > 0 => println!(
+                        "\nhost {}: {} failures in a row (paused at {})",
+                        h.host,
+                        h.consecutive_failures,
+                        presswatch::fetch::BREAKER_FAILURES
+                    ),
+                    _ => {}
+                }
             }
             let counts = store.outbox_counts()?;
             println!(

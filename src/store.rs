@@ -111,6 +111,19 @@ CREATE INDEX versions_title ON versions(page_id, version, title);
 ALTER TABLE outbox ADD COLUMN digest TEXT;
 ALTER TABLE outbox ADD COLUMN digest_id TEXT;
 "#,
+    r#"
+-- 4: revisit schedule, redirects, and host health (Retry-After pauses, circuit breaker).
+ALTER TABLE pages ADD COLUMN next_check_at TEXT;
+ALTER TABLE pages ADD COLUMN last_news_at TEXT;
+ALTER TABLE pages ADD COLUMN final_url TEXT;
+CREATE INDEX pages_due ON pages(source, next_check_at);
+CREATE TABLE hosts (
+    host TEXT PRIMARY KEY,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    paused_until TEXT,
+    reason TEXT
+);
+"#,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -151,6 +164,12 @@ pub struct Page {
     pub raw_hash: Option<String>,
     pub gone_count: i64,
     pub suspect_hash: Option<String>,
+    pub first_seen_at: String,
+    /// When the page is next due (RFC 3339); `None`: now.
+    pub next_check_at: Option<String>,
+    /// Latest of: published, last change, first seen.
+    pub last_news_at: Option<String>,
+    pub fail_count: i64,
 }
 
 /// A stored version.
@@ -270,6 +289,16 @@ pub struct SourceSummary {
     pub removed: i64,
     pub failing: i64,
     pub last_check_at: Option<String>,
+    pub last_status: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// When a page is next due, for `presswatch sources --pages`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PageSchedule {
+    pub source: String,
+    pub url: String,
+    pub next_check_at: Option<String>,
     pub last_status: Option<String>,
     pub last_error: Option<String>,
 }
@@ -476,6 +505,10 @@ impl Store {
             raw_hash: r.get("raw_hash")?,
             gone_count: r.get("gone_count")?,
             suspect_hash: r.get("suspect_hash")?,
+            first_seen_at: r.get("first_seen_at")?,
+            next_check_at: r.get("next_check_at")?,
+            last_news_at: r.get("last_news_at")?,
+            fail_count: r.get("fail_count")?,
         })
     }
 
@@ -484,6 +517,75 @@ impl Store {
         self.with(|c| {
             let mut st = c.prepare("SELECT * FROM pages WHERE source = ?1 ORDER BY id")?;
             st.query_map([source], Self::page_from_row)?.collect()
+        })
+    }
+
+    /// After a check: when the page is next due, its latest news, and where it redirected.
+    pub fn schedule_page(
+        &self,
+        page_id: i64,
+        next_check_at: &str,
+        last_news_at: &str,
+        final_url: Option<&str>,
+    ) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE pages SET next_check_at = ?2, last_news_at = ?3, final_url = COALESCE(?4, final_url)
+                 WHERE id = ?1",
+                params![page_id, next_check_at, last_news_at, final_url],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Every page (of one source) with when it is next due, for `sources --pages`.
+    pub fn page_schedule(&self, source: Option<&str>) -> Result<Vec<PageSchedule>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT source, url, next_check_at, last_status, last_error FROM pages
+                 WHERE ?1 IS NULL OR source = ?1 ORDER BY source, COALESCE(next_check_at, ''), url",
+            )?;
+            st.query_map([source], |r| {
+                Ok(PageSchedule {
+                    source: r.get(0)?,
+                    url: r.get(1)?,
+                    next_check_at: r.get(2)?,
+                    last_status: r.get(3)?,
+                    last_error: r.get(4)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    pub fn save_host_statuses(&self, statuses: &[crate::fetch::HostStatus]) -> Result<()> {
+        self.tx(|tx| {
+            for h in statuses {
+                tx.execute(
+                    "INSERT INTO hosts (host, consecutive_failures, paused_until, reason) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(host) DO UPDATE SET consecutive_failures = excluded.consecutive_failures,
+                       paused_until = excluded.paused_until, reason = excluded.reason",
+                    params![h.host, h.consecutive_failures, h.paused_until, h.reason],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn host_statuses(&self) -> Result<Vec<crate::fetch::HostStatus>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT host, consecutive_failures, paused_until, reason FROM hosts ORDER BY host",
+            )?;
+            st.query_map([], |r| {
+                Ok(crate::fetch::HostStatus {
+                    host: r.get(0)?,
+                    consecutive_failures: r.get(1)?,
+                    paused_until: r.get(2)?,
+                    reason: r.get(3)?,
+                })
+            })?
+            .collect()
         })
     }
 

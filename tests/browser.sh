@@ -171,7 +171,7 @@ browse() {
             ERRORS=$((ERRORS + 1))
         fi
     done
-    if grep -Ei 'Uncaught|CONSOLE\(|Refused to|SyntaxError|TypeError' "$TMP/$name.console.log"; then
+    if grep -Ei 'Uncaught|:CONSOLE[:(]|Refused to|SyntaxError|TypeError' "$TMP/$name.console.log"; then
         echo "  $name ($path): console errors (above)"
         ERRORS=$((ERRORS + 1))
     fi

@@ -55,6 +55,11 @@ schedule = "0 */30 * * * *"
 timeout_secs = 5
 per_host_interval_ms = 0
 
+# The seeds are 2018 statements, which the default revisit policy checks weekly; this story
+# re-checks them every cycle.
+[revisit]
+fresh_days = 36500
+
 [email]
 to = ["alerts@example.org"]
 from = "presswatch <presswatch@example.org>"

@@ -124,7 +124,7 @@ fn commit(s: &Store, url: &str, source: &str, at: &str, v: NewVersion, c: NewCha
     s.commit_check(
         &page,
         &CheckResult::NewVersion {
-            version: v,
+            version: v.into(),
             validators: Validators::default(),
             change: c,
         },

@@ -34,6 +34,8 @@ struct Stats {
     /// Text directly inside this element (not in child elements).
     own_chars: usize,
     own_commas: usize,
+    /// Links that are direct children of this element.
+    child_links: usize,
 }
 
 impl Stats {
@@ -50,9 +52,19 @@ fn unlikely_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
         Regex::new(
-            r"(?i)-ad-|\bads?\b|advert|banner|breadcrumb|combx|comment|community|cookie|consent|disqus|extra|footer|gdpr|header|legends|menu|masthead|navbar|\bnav\b|newsletter|pagination|pager|popup|modal|promo|related|remark|replies|rss|share|sharing|shoutbox|sidebar|skyscraper|social|sponsor|subscribe|supplemental|signup|sign-up|toolbar|tooltip|recommend|read-more|more-stories|trending|outbrain|taboola|skip-link|sr-only|visually-hidden|screen-reader|print-only|byline|author-bio|tags\b|topics\b",
+            r"(?i)-ad-|\bads?\b|advert|banner|breadcrumb|combx|comment|community|cookie|consent|disqus|extra|footer|gdpr|header|legends|menu|masthead|navbar|\bnav\b|newsletter|pagination|pager|popup|modal|promo|related|remark|replies|rss|share|sharing|shoutbox|sidebar|skyscraper|social|sponsor|subscribe|supplemental|signup|sign-up|toolbar|tooltip|recommend|read-more|more-stories|trending|outbrain|taboola|skip-link|sr-only|visually-hidden|screen-reader|print-only|byline|author-bio|tags\b|topics\b|caption|credit",
         )
         .expect("static regex")
+    })
+}
+
+/// Class/id words that mark a small element as page furniture even inside
+/// an element that otherwise looks like content (`card-content byline`).
+fn furniture_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"(?i)byline|dateline|timestamp|date|breadcrumb|share|sharing|social|caption|credit|newsletter|subscribe|author|posted|meta")
+            .expect("static regex")
     })
 }
 
@@ -246,6 +258,9 @@ fn analyse(doc: &Html, strict: bool) -> Analysis {
                     s.paragraphs += 1;
                 }
                 if let Some(parent) = stack.last_mut() {
+                    if name == "a" {
+                        parent.child_links += 1;
+                    }
                     parent.chars += s.chars;
                     parent.link_chars += s.link_chars;
                     parent.commas += s.commas;
@@ -381,6 +396,10 @@ fn content_ids(doc: &Html, a: &Analysis) -> Vec<NodeId> {
         }
     }
 
+    if let Some(first) = first_of_several_articles(doc, a, top) {
+        return vec![first];
+    }
+
     let Some(top_el) = element(doc, top) else {
         return Vec::new();
     };
@@ -426,6 +445,50 @@ fn content_ids(doc: &Html, a: &Analysis) -> Vec<NodeId> {
     out
 }
 
+/// When the chosen container holds several substantial `<article>` elements
+/// (infinite scroll, "next story" blocks), the page's own article is the
+/// first of them.
+fn first_of_several_articles(doc: &Html, a: &Analysis, top: NodeId) -> Option<NodeId> {
+    let top_el = element(doc, top)?;
+    if top_el.value().name() == "article" {
+        return None;
+    }
+    let mut articles: Vec<(NodeId, usize)> = Vec::new();
+    let mut inside: Option<NodeId> = None;
+    for edge in top_el.traverse() {
+        match edge {
+            Edge::Open(node) => {
+                if inside.is_some() {
+                    continue;
+                }
+                if let Node::Element(el) = node.value()
+                    && el.name() == "article"
+                    && node.id() != top
+                {
+                    inside = Some(node.id());
+                    if let Some(st) = a.stats.get(&node.id()) {
+                        articles.push((node.id(), st.chars));
+                    }
+                }
+            }
+            Edge::Close(node) => {
+                if inside == Some(node.id()) {
+                    inside = None;
+                }
+            }
+        }
+    }
+    let max = articles.iter().map(|(_, c)| *c).max()?;
+    let substantial = |c: usize| c >= 500 && c * 10 >= max * 3;
+    if articles.iter().filter(|(_, c)| substantial(*c)).count() < 2 {
+        return None;
+    }
+    articles
+        .into_iter()
+        .find(|(_, c)| substantial(*c))
+        .map(|(id, _)| id)
+}
+
 /// Conditional cleaning inside the chosen content (readability's
 /// `_cleanConditionally`, reduced): link-heavy blocks with few commas go.
 fn drop_in_content(e: &ElementRef, a: &Analysis) -> bool {
@@ -440,6 +503,20 @@ fn drop_in_content(e: &ElementRef, a: &Analysis) -> bool {
         return weight < 0.0 || ld > 0.33;
     }
     if name == "form" && st.paragraphs == 0 {
+        return true;
+    }
+    if st.chars < 200 && !is_semantic_content(el) {
+        let ci = class_and_id(el);
+        if !ci.is_empty() && furniture_re().is_match(&ci) {
+            return true;
+        }
+    }
+    // An inline cluster of links inside prose (hover cards, "related" pop-ups).
+    if name == "span" && st.child_links >= 3 && ld > 0.8 {
+        return true;
+    }
+    // A short paragraph that is mostly a link is a teaser ("READ MORE: ...").
+    if name == "p" && ld > 0.5 && st.chars < 200 && st.chars - st.link_chars < 30 {
         return true;
     }
     if !matches!(

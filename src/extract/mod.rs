@@ -24,7 +24,7 @@ use scraper::{Html, Selector};
 use unicode_normalization::UnicodeNormalization;
 
 /// Bump whenever extraction output may change for the same HTML.
-pub const EXTRACTOR_VERSION: u32 = 1;
+pub const EXTRACTOR_VERSION: u32 = 2;
 
 /// The extracted statement.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -159,7 +159,7 @@ pub(crate) fn finish_body(
         let mut i = 0;
         let mut seen = 0;
         while i < blocks.len() && seen < 3 {
-            if comparable(&blocks[i].text) == title_key {
+            if repeats_title(&comparable(&blocks[i].text), &title_key) {
                 blocks.remove(i);
             } else {
                 i += 1;
@@ -168,6 +168,20 @@ pub(crate) fn finish_body(
         }
     }
     normalize_text(&render::join_blocks(&blocks))
+}
+
+/// A block repeats the title when equal to it, or when the title is the
+/// block plus a ` | site`-style suffix (og:title and `<h1>` often differ so).
+/// The reverse is not accepted: a lead paragraph may start with a dateline
+/// equal to the title.
+fn repeats_title(block: &str, title: &str) -> bool {
+    block == title
+        || (block.chars().count() >= 10
+            && title.strip_prefix(block).is_some_and(|rest| {
+                [" | ", " - ", " – ", " — ", " :: ", " · "]
+                    .iter()
+                    .any(|sep| rest.starts_with(sep))
+            }))
 }
 
 /// Lower-cased, whitespace-collapsed form used to compare a block with the title.

@@ -44,7 +44,9 @@ del{background:var(--del-bg);color:var(--del-fg);text-decoration:line-through}
 .tabs a,.tabs strong{margin-right:.8rem}
 table{border-collapse:collapse;width:100%;font-size:.92rem}
 th,td{text-align:left;padding:.35rem .4rem;border-bottom:1px solid var(--line);vertical-align:top}
-td.t{overflow-wrap:anywhere}
+td.t{overflow-wrap:break-word;min-width:9rem}
+td.nw{white-space:nowrap}
+@media (max-width:40rem){.wide{display:none}}
 tr.current{background:var(--card)}
 .scroll{overflow-x:auto}
 .empty{padding:2rem 0;color:var(--mute)}
@@ -129,22 +131,19 @@ pub fn change_log(v: &LogView<'_>) -> Markup {
     let content = html! {
         h1 { "Change log" }
         form.filters method="get" action={ (p) "/" } role="search" {
-            label for="source" hidden { "Source" }
-            select #source name="source" {
+            select #source name="source" aria-label="Source" {
                 option value="" { "All sources" }
                 @for s in v.sources {
                     option value=(s) selected[v.source == Some(s.as_str())] { (s) }
                 }
             }
-            label for="kind" hidden { "Kind" }
-            select #kind name="kind" {
+            select #kind name="kind" aria-label="Kind" {
                 option value="" { "All kinds" }
                 @for k in [ChangeKind::New, ChangeKind::Changed, ChangeKind::Removed] {
                     option value=(k.as_str()) selected[v.kind == Some(k)] { (k.as_str()) }
                 }
             }
-            label for="q" hidden { "Title contains" }
-            input #q type="search" name="q" value=(v.q) placeholder="Search titles";
+            input #q type="search" name="q" aria-label="Title contains" value=(v.q) placeholder="Search titles";
             label.muted {
                 input type="checkbox" name="baseline" value="1" checked[v.baseline];
                 " baseline"
@@ -197,10 +196,8 @@ fn diff_paragraphs(segments: &[crate::diff::Segment], keep: impl Fn(Tag) -> bool
             if i > 0 {
                 paras.push(Vec::new());
             }
-            if !piece.is_empty() {
-                if let Some(last) = paras.last_mut() {
-                    last.push((seg.tag, piece));
-                }
+            if let Some(last) = paras.last_mut().filter(|_| !piece.is_empty()) {
+                last.push((seg.tag, piece));
             }
         }
     }
@@ -391,14 +388,14 @@ pub fn page_history(v: &PageView<'_>) -> Markup {
         } @else {
             div.scroll {
                 table #versions {
-                    thead { tr { th { "#" } th { "Fetched" } th { "Title" } th { "Published" } th { "Change" } } }
+                    thead { tr { th { "#" } th { "Fetched" } th { "Title" } th.wide { "Published" } th { "Change" } } }
                     tbody {
                         @for m in v.versions.iter().rev() {
                             tr.current[v.shown.is_some_and(|s| s.version == m.version)] {
                                 td { a href={ (p) "/pages/" (pg.id) "?version=" (m.version) } { "v" (m.version) } }
                                 td { (when(&m.fetched_at)) }
                                 td.t { (m.title) }
-                                td { (m.published.as_deref().unwrap_or("")) }
+                                td.wide { (m.published.as_deref().unwrap_or("")) }
                                 td {
                                     @if let Some(c) = change_for(m.version) {
                                         a href={ (p) "/changes/" (c.id) } { (c.kind.as_str()) }
