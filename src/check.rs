@@ -779,6 +779,50 @@ async fn judge(
     })
 }
 
+/// What `presswatch reextract` did.
+#[derive(Debug, Default)]
+pub struct ReextractReport {
+    pub pages: usize,
+    pub versions_changed: usize,
+    pub errors: Vec<String>,
+}
+
+/// Re-extract the stored versions of every page (of one source) from their raw HTML with
+/// the current extractor. No change is recorded and no alert is sent: only the stored text
+/// follows the extractor. Feed-only versions (no HTML) are left as they are.
+pub fn reextract(store: &Store, cfg: &Config, source: Option<&str>) -> ReextractReport {
+    let mut report = ReextractReport::default();
+    for src in cfg.sources.iter().filter(|s| source.is_none_or(|n| n == s.name)) {
+        let pages = match store.pages_of_source(&src.name) {
+            Ok(p) => p,
+            Err(e) => {
+                report.errors.push(e.to_string());
+                continue;
+            }
+        };
+        for page in pages {
+            let Ok(url) = Url::parse(&page.url) else { continue };
+            let result = store.rewrite_versions(page.id, |raw| {
+                if !src.fetch_pages {
+                    return None;
+                }
+                let html = extract::decode_html(raw, None);
+                let a = extract::extract_for_source(&html, &url, src.body.as_deref(), src.profile.as_deref()).ok()?;
+                let hash = words_hash(&comparable_text(&a.title, &a.body, &src.ignore));
+                Some((a.title, a.published, a.body, hash, EXTRACTOR_VERSION as i64, a.profile))
+            });
+            match result {
+                Ok(n) => {
+                    report.pages += 1;
+                    report.versions_changed += n;
+                }
+                Err(e) => report.errors.push(format!("{}: {e}", page.url)),
+            }
+        }
+    }
+    report
+}
+
 /// Decode and extract on the blocking pool: parsing is CPU work.
 async fn extract_async(
     body: Vec<u8>,

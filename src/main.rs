@@ -130,6 +130,11 @@ enum Command {
     },
     /// Send a test mail through the configured transport and say what happened.
     TestEmail,
+    /// Re-extract the stored versions from their raw HTML with this presswatch's extractor.
+    Reextract {
+        #[arg(long)]
+        source: Option<String>,
+    },
     /// Ask the running daemon's /healthz (for a container HEALTHCHECK): exit 0 when healthy.
     Healthcheck,
 }
@@ -506,6 +511,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        (Command::Reextract { source }, Some(cfg)) => {
+            let store = open_store(&cfg)?;
+            let r = check::reextract(&store, &cfg, source.as_deref());
+            for e in &r.errors {
+                eprintln!("presswatch: {e}");
+            }
+            println!(
+                "re-extracted {} pages with extractor version {}: {} stored versions got a different text",
+                r.pages,
+                extract::EXTRACTOR_VERSION,
+                r.versions_changed
+            );
+            Ok(if r.errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         (Command::TestEmail, Some(cfg)) => {
             let state_dir = cfg

@@ -283,3 +283,57 @@ fn config_errors_exit_2_naming_file_and_line() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
 }
+
+#[test]
+fn extractor_upgrades_never_alert_and_reextract_rewrites_text() {
+    let smtp = SmtpServer::start();
+    let env = Env::new(&["/a"], Some(&smtp), 5);
+    env.site
+        .set("/a", Response::html(article("Statement A", PARAS)));
+    env.check();
+    assert_eq!(smtp.wait_for(1, Duration::from_secs(5)).len(), 1);
+
+    // Pretend an older extractor stored the text with a menu line in it.
+    let db = env.state.join("state/presswatch.db");
+    let conn = rusqlite::Connection::open(&db).expect("db");
+    conn.execute(
+        "UPDATE versions SET extractor_version = 0, body = 'Home About us News\n\n' || body",
+        [],
+    )
+    .expect("update");
+    drop(conn);
+
+    // The page changed its bytes but not its statement: the old HTML is re-extracted with the
+    // current extractor before comparing, so the upgrade alone alerts nothing.
+    env.site.set(
+        "/a",
+        Response::html(article("Statement A", PARAS).replace("<footer>", "<footer> ")),
+    );
+    env.check();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        smtp.messages().len(),
+        1,
+        "an extractor upgrade must not alert"
+    );
+    assert_eq!(env.log().len(), 1);
+
+    // `reextract` rewrites the stored text from the stored HTML.
+    let out = env.run(&["reextract"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 stored versions got a different text"),
+        "{}",
+        output_text(&out)
+    );
+    let show = env.run(&["show", &env.site.url("/a"), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&show.stdout).expect("json");
+    assert!(
+        !v["body"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Home About us"),
+        "{v}"
+    );
+    assert_eq!(env.log().len(), 1, "re-extraction records no change");
+}
