@@ -792,7 +792,11 @@ pub struct ReextractReport {
 /// follows the extractor. Feed-only versions (no HTML) are left as they are.
 pub fn reextract(store: &Store, cfg: &Config, source: Option<&str>) -> ReextractReport {
     let mut report = ReextractReport::default();
-    for src in cfg.sources.iter().filter(|s| source.is_none_or(|n| n == s.name)) {
+    for src in cfg
+        .sources
+        .iter()
+        .filter(|s| source.is_none_or(|n| n == s.name))
+    {
         let pages = match store.pages_of_source(&src.name) {
             Ok(p) => p,
             Err(e) => {
@@ -801,15 +805,30 @@ pub fn reextract(store: &Store, cfg: &Config, source: Option<&str>) -> Reextract
             }
         };
         for page in pages {
-            let Ok(url) = Url::parse(&page.url) else { continue };
+            let Ok(url) = Url::parse(&page.url) else {
+                continue;
+            };
             let result = store.rewrite_versions(page.id, |raw| {
                 if !src.fetch_pages {
                     return None;
                 }
                 let html = extract::decode_html(raw, None);
-                let a = extract::extract_for_source(&html, &url, src.body.as_deref(), src.profile.as_deref()).ok()?;
+                let a = extract::extract_for_source(
+                    &html,
+                    &url,
+                    src.body.as_deref(),
+                    src.profile.as_deref(),
+                )
+                .ok()?;
                 let hash = words_hash(&comparable_text(&a.title, &a.body, &src.ignore));
-                Some((a.title, a.published, a.body, hash, EXTRACTOR_VERSION as i64, a.profile))
+                Some((
+                    a.title,
+                    a.published,
+                    a.body,
+                    hash,
+                    EXTRACTOR_VERSION as i64,
+                    a.profile,
+                ))
             });
             match result {
                 Ok(n) => {

@@ -400,7 +400,11 @@ impl Fetcher {
                     self.pause(
                         url,
                         wait,
-                        format!("HTTP {} with Retry-After {}s", status.as_u16(), wait.as_secs()),
+                        format!(
+                            "HTTP {} with Retry-After {}s",
+                            status.as_u16(),
+                            wait.as_secs()
+                        ),
                     );
                 }
                 return Err(FetchError::Status {

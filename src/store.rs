@@ -675,35 +675,43 @@ impl Store {
     ) -> Result<usize> {
         let path = self.path.display().to_string();
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let mut run = |conn: &mut Connection| -> rusqlite::Result<std::result::Result<usize, String>> {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let rows: Vec<(i64, Vec<u8>, String, String)> = {
-                let mut st = tx.prepare(
+        let mut run =
+            |conn: &mut Connection| -> rusqlite::Result<std::result::Result<usize, String>> {
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let rows: Vec<(i64, Vec<u8>, String, String)> = {
+                    let mut st = tx.prepare(
                     "SELECT id, raw_html, title, body FROM versions WHERE page_id = ?1 ORDER BY version",
                 )?;
-                st.query_map([page_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                    st.query_map([page_id], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })?
                     .collect::<rusqlite::Result<_>>()?
-            };
-            let mut changed = 0;
-            for (id, blob, old_title, old_body) in rows {
-                let raw = match decompress(&blob) {
-                    Ok(r) => r,
-                    Err(e) => return Ok(Err(format!("stored HTML of version row {id} is corrupt: {e}"))),
                 };
-                if let Some((title, published, body, hash, ev, profile)) = f(&raw) {
-                    if title != old_title || body != old_body {
-                        changed += 1;
-                    }
-                    tx.execute(
+                let mut changed = 0;
+                for (id, blob, old_title, old_body) in rows {
+                    let raw = match decompress(&blob) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            return Ok(Err(format!(
+                                "stored HTML of version row {id} is corrupt: {e}"
+                            )));
+                        }
+                    };
+                    if let Some((title, published, body, hash, ev, profile)) = f(&raw) {
+                        if title != old_title || body != old_body {
+                            changed += 1;
+                        }
+                        tx.execute(
                         "UPDATE versions SET title = ?2, published = ?3, body = ?4, text_hash = ?5,
                            extractor_version = ?6, profile = ?7 WHERE id = ?1",
                         params![id, title, published, body, hash, ev, profile],
                     )?;
+                    }
                 }
-            }
-            tx.commit()?;
-            Ok(Ok(changed))
-        };
+                tx.commit()?;
+                Ok(Ok(changed))
+            };
         match run(&mut conn) {
             Ok(Ok(n)) => Ok(n),
             Ok(Err(message)) => Err(StoreError::Other { path, message }),
