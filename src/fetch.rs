@@ -265,7 +265,8 @@ impl Fetcher {
             Ok(u) => u,
             Err(_) => return Robots::AllowAll,
         };
-        self.wait_for_host(&robots_url).await;
+        self.wait_for_host(&robots_url, self.cfg.per_host_interval())
+            .await;
         let (rules, ttl) = match self.request(&robots_url, None, 512 * 1024).await {
             Ok(Outcome::Ok(f)) => match texting_robots::Robot::new(&self.agent, &f.body) {
                 Ok(r) => (Robots::Rules(Arc::new(r)), ROBOTS_TTL),
@@ -282,9 +283,9 @@ impl Fetcher {
         rules
     }
 
-    /// Wait until this host may be asked again, and reserve the slot.
-    async fn wait_for_host(&self, url: &Url) {
-        let interval = self.cfg.per_host_interval();
+    /// Wait until this host may be asked again (`interval` after the last request to it),
+    /// and reserve the slot.
+    async fn wait_for_host(&self, url: &Url, interval: Duration) {
         if interval.is_zero() {
             return;
         }
@@ -307,6 +308,8 @@ impl Fetcher {
         url: &Url,
         validators: Option<&Validators>,
     ) -> Result<Outcome, FetchError> {
+        // A robots.txt Crawl-delay longer than our own interval wins.
+        let mut interval = self.cfg.per_host_interval();
         if self.cfg.respect_robots {
             match self.robots_for(url).await {
                 Robots::AllowAll => {}
@@ -317,6 +320,9 @@ impl Fetcher {
                     });
                 }
                 Robots::Rules(r) => {
+                    if let Some(delay) = r.delay.filter(|d| d.is_finite() && *d > 0.0) {
+                        interval = interval.max(Duration::from_secs_f32(delay.min(60.0)));
+                    }
                     if !r.allowed(url.as_str()) {
                         return Err(FetchError::Robots {
                             url: url.to_string(),
@@ -330,7 +336,7 @@ impl Fetcher {
             url: url.to_string(),
             reason: "fetcher is shutting down".into(),
         })?;
-        self.wait_for_host(url).await;
+        self.wait_for_host(url, interval).await;
         // Checked last, right before the request: a pause may have begun while this waited.
         if let Some(e) = self.paused(url) {
             return Err(e);

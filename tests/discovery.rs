@@ -393,3 +393,41 @@ fn bad_input_gets_a_clear_error_and_the_rest_goes_on() {
         "the good page is stored anyway"
     );
 }
+
+#[test]
+fn robots_crawl_delay_spaces_requests() {
+    let sources: String = (0..3)
+        .map(|i| {
+            format!("[[sources]]\nname = \"p{i}\"\nkind = \"page\"\nurl = \"{{base}}/s{i}\"\n")
+        })
+        .collect();
+    let env = Env::new("per_host_interval_ms = 0", &sources);
+    env.site.set(
+        "/robots.txt",
+        Response::text("User-agent: *\nCrawl-delay: 0.4\nDisallow: /private/\n"),
+    );
+    for i in 0..3 {
+        env.site.set(
+            &format!("/s{i}"),
+            Response::html(article(&format!("Statement {i}"), None)),
+        );
+    }
+    env.check();
+    let mut times: Vec<_> = env
+        .site
+        .requests()
+        .iter()
+        .filter(|r| r.path != "/robots.txt")
+        .map(|r| r.at)
+        .collect();
+    times.sort();
+    assert_eq!(times.len(), 3);
+    for w in times.windows(2) {
+        // Same allowance for connection set-up as above.
+        assert!(
+            w[1].duration_since(w[0]) >= Duration::from_millis(375),
+            "{:?}",
+            w[1].duration_since(w[0])
+        );
+    }
+}

@@ -10,12 +10,17 @@
 //!    `1 - link density`. Semantic containers (`article`, `main`,
 //!    `[role=main]`, `[itemprop=articleBody]`) get a bonus.
 //! 3. The best container plus its siblings that look like content is
-//!    rendered, dropping link-heavy blocks.
+//!    rendered, dropping link-heavy blocks, small page furniture (class/id
+//!    says byline, date, share, caption, ... even inside a `*-content`
+//!    wrapper), inline clusters of 3+ links (hover cards) and short
+//!    paragraphs that are mostly one link ("READ MORE: ..."). When the
+//!    container holds several substantial `<article>`s (infinite scroll),
+//!    only the first is kept.
 //! 4. A JSON-LD `articleBody` is preferred when it is long enough compared
 //!    with the DOM result.
 
 use super::meta;
-use super::render::{self, BLOCK_TAGS, SKIP_TAGS, is_hidden};
+use super::render::{self, BLOCK_TAGS, SKIP_TAGS, attr, is_hidden};
 use ego_tree::NodeId;
 use ego_tree::iter::Edge;
 use regex::Regex;
@@ -94,10 +99,10 @@ fn negative_re() -> &'static Regex {
 
 fn class_and_id(el: &Element) -> String {
     let mut s = String::new();
-    if let Some(c) = el.attr("class") {
+    if let Some(c) = attr(el, "class") {
         s.push_str(c);
     }
-    if let Some(i) = el.attr("id") {
+    if let Some(i) = attr(el, "id") {
         s.push(' ');
         s.push_str(i);
     }
@@ -106,7 +111,7 @@ fn class_and_id(el: &Element) -> String {
 
 fn class_weight(el: &Element) -> f64 {
     let mut w = 0.0;
-    for part in [el.attr("class"), el.attr("id")].into_iter().flatten() {
+    for part in [attr(el, "class"), attr(el, "id")].into_iter().flatten() {
         if negative_re().is_match(part) {
             w -= 25.0;
         }
@@ -141,8 +146,7 @@ fn is_junk(el: &Element, strict: bool) -> bool {
     if SKIP_TAGS.contains(&name) || JUNK_TAGS.contains(&name) || is_hidden(el) {
         return true;
     }
-    if el
-        .attr("role")
+    if attr(el, "role")
         .is_some_and(|r| JUNK_ROLES.contains(&r.trim().to_ascii_lowercase().as_str()))
     {
         return true;
@@ -155,11 +159,8 @@ fn is_junk(el: &Element, strict: bool) -> bool {
 }
 
 fn is_semantic_content(el: &Element) -> bool {
-    el.attr("itemprop")
-        .is_some_and(|v| v.split_whitespace().any(|p| p == "articleBody"))
-        || el
-            .attr("role")
-            .is_some_and(|r| r.trim().eq_ignore_ascii_case("main"))
+    attr(el, "itemprop").is_some_and(|v| v.split_whitespace().any(|p| p == "articleBody"))
+        || attr(el, "role").is_some_and(|r| r.trim().eq_ignore_ascii_case("main"))
 }
 
 fn tag_base_score(name: &str) -> f64 {
@@ -404,7 +405,7 @@ fn content_ids(doc: &Html, a: &Analysis) -> Vec<NodeId> {
         return Vec::new();
     };
     let threshold = (top_score * 0.2).max(10.0);
-    let top_class = top_el.value().attr("class").unwrap_or("");
+    let top_class = attr(top_el.value(), "class").unwrap_or("");
     let mut out = Vec::new();
     let Some(parent) = top_el.parent() else {
         return vec![top];
@@ -423,7 +424,7 @@ fn content_ids(doc: &Html, a: &Analysis) -> Vec<NodeId> {
         };
         let Some(st) = a.stats.get(&id) else { continue };
         let mut bonus = 0.0;
-        if !top_class.is_empty() && sel.value().attr("class") == Some(top_class) {
+        if !top_class.is_empty() && attr(sel.value(), "class") == Some(top_class) {
             bonus += top_score * 0.2;
         }
         let sib_score = scores.get(&id).map_or(0.0, |s| final_score(id, *s));

@@ -12,6 +12,10 @@
 //! paragraph and two or more consecutive `<br>` start a new paragraph. The
 //! result is passed through [`normalize_text`] (Unicode NFC, collapsed
 //! whitespace). The title is never repeated at the start of the body.
+//!
+//! Hostile input: pages are cut at 8 MiB and nesting deeper than 256
+//! elements is flattened before parsing (see [`sanitize`]); traversals are
+//! iterative, so no input panics or overflows the stack.
 
 mod dates;
 mod generic;
@@ -70,6 +74,8 @@ pub fn extract_for_source(
 ) -> Result<Article, ExtractError> {
     // Parse cost in html5ever grows quadratically with element nesting depth,
     // so pathological nesting is flattened first (text is kept).
+    // Memory grows with input size: very large pages are cut.
+    let html = sanitize::cap_len(html, sanitize::MAX_HTML_BYTES);
     let html = sanitize::limit_nesting(html, sanitize::MAX_DEPTH);
     let doc = Html::parse_document(&html);
 

@@ -83,17 +83,20 @@ pub(crate) const BLOCK_TAGS: &[&str] = &[
     "ol",
 ];
 
+/// Attribute lookup without interning `name` (scraper's `Element::attr`
+/// builds an atom per call, which dominated profiles on large pages).
+pub(crate) fn attr<'a>(el: &'a scraper::node::Element, name: &str) -> Option<&'a str> {
+    el.attrs().find(|(k, _)| *k == name).map(|(_, v)| v)
+}
+
 pub(crate) fn is_hidden(el: &scraper::node::Element) -> bool {
-    if el.attr("hidden").is_some() {
+    if attr(el, "hidden").is_some() {
         return true;
     }
-    if el
-        .attr("aria-hidden")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-    {
+    if attr(el, "aria-hidden").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
         return true;
     }
-    if let Some(style) = el.attr("style") {
+    if let Some(style) = attr(el, "style") {
         let s: String = style
             .chars()
             .filter(|c| !c.is_whitespace())

@@ -210,3 +210,140 @@ fn forced_profile() {
         extract_for_source(html, &url("https://www.iom.int/x"), None, Some("nope")).expect("host");
     assert_eq!(h.profile, "iom");
 }
+
+#[test]
+fn title_with_site_suffix_is_not_repeated() {
+    let html = "<html><head><meta property=\"og:title\" content=\"Ships rescue 300 people | News Site\"></head>\
+        <body><article><h1>Ships rescue 300 people</h1><p>Geneva - Ships rescued 300 people today, officials said.</p></article></body></html>";
+    let a = generic(html).expect("article");
+    assert_eq!(
+        a.body,
+        "Geneva - Ships rescued 300 people today, officials said."
+    );
+}
+
+#[test]
+fn link_clusters_teasers_and_furniture_are_dropped() {
+    let html = "<html><body><article class=\"post\">\
+        <div class=\"card-content byline\">By Jane Doe | 12 May 2020</div>\
+        <p>The minister met <span class=\"person\"><a href=\"/p/1\">Ann Lee</a><span class=\"card\">\
+        <a href=\"/p/1\">Ann Lee</a><a href=\"/s/1\">Another story about Ann Lee and others</a>\
+        <a href=\"/s/2\">Yet another story about the minister</a></span></span> on Monday, and they agreed on a plan.</p>\
+        <p>READ MORE: <a href=\"/x\">Officials agree on a plan after a long meeting</a></p>\
+        <p>The plan, which covers <a href=\"/plan\">three regions and ten towns in the north</a>, starts in June.</p>\
+        </article></body></html>";
+    let a = generic(html).expect("article");
+    assert_eq!(
+        a.body,
+        "The minister met Ann Lee on Monday, and they agreed on a plan.\n\n\
+         The plan, which covers three regions and ten towns in the north, starts in June."
+    );
+}
+
+#[test]
+fn first_of_several_articles_is_taken() {
+    let para = |s: &str| {
+        format!(
+            "<p>{s} {}</p>",
+            "More words, and commas, follow here. ".repeat(8)
+        )
+    };
+    let html = format!(
+        "<html><body><div id=\"stream\"><article><h1>First story</h1>{}{}</article>\
+         <article><h2>Second story</h2>{}{}</article><article><h2>Third story</h2>{}{}</article></div></body></html>",
+        para("One a."),
+        para("One b."),
+        para("Two a."),
+        para("Two b."),
+        para("Three a."),
+        para("Three b.")
+    );
+    let a = generic(&html).expect("article");
+    assert!(a.body.starts_with("One a."), "{}", a.body);
+    assert!(a.body.contains("One b."));
+    assert!(!a.body.contains("Two a."), "{}", a.body);
+}
+
+#[test]
+fn legacy_charsets_from_header_and_meta() {
+    let page = "<html><head>{META}</head><body><article><p>東京で会議が開かれた。参加者は多かった。</p></article></body></html>";
+    // Shift_JIS declared in the Content-Type header only.
+    let plain = page.replace("{META}", "");
+    let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode(&plain);
+    let html = decode_html(&sjis, Some("text/html; charset=Shift_JIS"));
+    let a = generic(&html).expect("article");
+    assert_eq!(a.body, "東京で会議が開かれた。参加者は多かった。");
+    // Shift_JIS declared in a meta tag only.
+    let with_meta = page.replace(
+        "{META}",
+        "<meta http-equiv=\"Content-Type\" content=\"text/html; charset=shift_jis\">",
+    );
+    let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode(&with_meta);
+    assert_eq!(
+        generic(&decode_html(&sjis, None)).expect("meta").body,
+        a.body
+    );
+    // windows-1252 from the header, with a (wrong) UTF-8 meta tag: the header wins.
+    let bytes = b"<meta charset=utf-8><article><p>\x93Caf\xE9\x94 \x96 na\xEFve.</p></article>";
+    let html = decode_html(bytes, Some("text/html;charset=windows-1252"));
+    assert_eq!(
+        generic(&html).expect("1252").body,
+        "\u{201c}Caf\u{e9}\u{201d} \u{2013} na\u{ef}ve."
+    );
+}
+
+#[test]
+fn invalid_utf8_is_replaced_not_fatal() {
+    let bytes = b"<html><body><article><p>Valid start \xFF\xFE\xC3 broken \xE2\x82 end.</p></article></body></html>";
+    let html = decode_html(bytes, None);
+    let a = generic(&html).expect("article");
+    assert!(a.body.starts_with("Valid start \u{fffd}"), "{}", a.body);
+    assert!(a.body.ends_with("end."));
+    // Arbitrary binary input never panics.
+    let noise: Vec<u8> = (0..20_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let _ = generic(&decode_html(&noise, None));
+    let _ = generic(&decode_html(&noise, Some("text/html; charset=shift_jis")));
+}
+
+#[test]
+fn wide_and_attribute_heavy_pages_are_fine() {
+    // 20,000 siblings, long attributes, unclosed tags.
+    let mut html = String::from("<html><body><article>");
+    for i in 0..20_000 {
+        html.push_str(&format!(
+            "<p class=\"{}\" data-x=\"{i}\">Para {i}, text.",
+            "c ".repeat(20)
+        ));
+    }
+    html.push_str("<div title=\"");
+    html.push_str(&"x".repeat(200_000));
+    let t = std::time::Instant::now();
+    let a = generic(&html).expect("article");
+    assert!(a.body.starts_with("Para 0, text.\n\nPara 1, text."));
+    assert!(t.elapsed().as_secs() < 10, "took {:?}", t.elapsed());
+}
+
+/// 20 MB of markup: the input is cut at `MAX_HTML_BYTES`, so time and memory
+/// stay bounded (release: about 1.5 s and under 300 MB peak RSS for the
+/// worst synthetic shapes). Slow in debug builds, hence ignored by default:
+/// `cargo test --release --lib extract -- --ignored`.
+#[test]
+#[ignore]
+fn twenty_megabyte_page_is_bounded() {
+    let mut html = String::from("<html><body><article>");
+    let mut i = 0;
+    while html.len() < 20 * 1024 * 1024 {
+        html.push_str(&format!(
+            "<div class=\"block\"><h2>Section {i}</h2><p>Paragraph {i}, with <a href=\"/l{i}\">a link</a>.</p>\
+             <ul><li>item</li></ul></div>"
+        ));
+        i += 1;
+    }
+    let t = std::time::Instant::now();
+    let a = generic(&html).expect("article");
+    assert!(a.body.len() < sanitize::MAX_HTML_BYTES);
+    assert!(a.body.starts_with("Section 0\n\nParagraph 0, with a link."));
+    assert!(t.elapsed().as_secs() < 20, "took {:?}", t.elapsed());
+}
