@@ -366,6 +366,25 @@ async fn discover_source(ctx: &Context, source: &Source) -> Result<Found, String
     Ok(found)
 }
 
+/// `<link rel="canonical" href>` from the head of a page, resolved and canonicalised.
+fn canonical_link(body: &[u8], base: &Url) -> Option<Url> {
+    static RE: std::sync::LazyLock<Option<regex::bytes::Regex>> = std::sync::LazyLock::new(|| {
+        regex::bytes::Regex::new(r#"(?is)<link\s[^>]*rel\s*=\s*["']?canonical["']?[^>]*>"#).ok()
+    });
+    static HREF: std::sync::LazyLock<Option<regex::bytes::Regex>> =
+        std::sync::LazyLock::new(|| {
+            regex::bytes::Regex::new(r#"(?is)href\s*=\s*["']([^"']+)["']"#).ok()
+        });
+    let head = &body[..body.len().min(256 * 1024)];
+    let tag = RE.as_ref()?.find(head)?;
+    let href = HREF.as_ref()?.captures(tag.as_bytes())?.get(1)?;
+    let href = std::str::from_utf8(href.as_bytes()).ok()?;
+    let href = html_escape::decode_html_entities(href.trim());
+    base.join(&href)
+        .ok()
+        .map(|u| crate::util::canonical_url(&u))
+}
+
 /// Content types that can hold a statement.
 fn is_html(content_type: Option<&str>) -> bool {
     content_type.is_none_or(|ct| {
@@ -629,6 +648,20 @@ async fn decide(
         }
     };
     let final_url = Some(fetched.final_url.to_string());
+    // rel=canonical naming another URL of this source on the same host: that URL is the
+    // statement; this one becomes its alias (and is checked no more).
+    if from_feed.is_none()
+        && let Some(canonical) = canonical_link(&fetched.body, &fetched.final_url)
+        && canonical.as_str() != page.url
+        && canonical.host_str() == url.host_str()
+        && source.accepts(&canonical)
+    {
+        let id = ctx
+            .store
+            .make_alias(page, canonical.as_str(), &now_rfc3339())?;
+        tracing::info!(url = %page.url, canonical = %canonical, page = id, "rel=canonical: tracked as the canonical URL");
+        return Ok(None);
+    }
     let result = judge(ctx, source, page, &url, latest, fetched, from_feed).await?;
     Ok(Some((result, final_url)))
 }
@@ -944,6 +977,19 @@ mod tests {
             .expect("t")
             .with_timezone(&chrono::Utc);
         assert!((next - now).num_hours() <= 29, "capped at a day (+20 %)");
+    }
+
+    #[test]
+    fn canonical_links() {
+        let base = Url::parse("https://www.iom.int/news/a?utm_source=x").expect("url");
+        let html = br#"<html><head><link href="/news/b#top" rel="canonical"></head></html>"#;
+        assert_eq!(
+            canonical_link(html, &base)
+                .map(|u| u.to_string())
+                .as_deref(),
+            Some("https://www.iom.int/news/b")
+        );
+        assert!(canonical_link(b"<html><head></head></html>", &base).is_none());
     }
 
     #[test]

@@ -124,6 +124,10 @@ CREATE TABLE hosts (
     reason TEXT
 );
 "#,
+    r#"
+-- 5: a page whose rel=canonical names another tracked page is an alias of it, not checked.
+ALTER TABLE pages ADD COLUMN alias_of INTEGER REFERENCES pages(id);
+"#,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -515,8 +519,26 @@ impl Store {
     /// Every page tracked for a source, oldest first.
     pub fn pages_of_source(&self, source: &str) -> Result<Vec<Page>> {
         self.with(|c| {
-            let mut st = c.prepare("SELECT * FROM pages WHERE source = ?1 ORDER BY id")?;
+            let mut st =
+                c.prepare("SELECT * FROM pages WHERE source = ?1 AND alias_of IS NULL ORDER BY id")?;
             st.query_map([source], Self::page_from_row)?.collect()
+        })
+    }
+
+    /// The page declares `canonical` (another URL of the same statement): track that one,
+    /// and stop checking this one. Returns the canonical page's id.
+    pub fn make_alias(&self, page: &Page, canonical: &str, at: &str) -> Result<i64> {
+        self.tx(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO pages (url, source, first_seen_at, baseline) VALUES (?1, ?2, ?3, ?4)",
+                params![canonical, page.source, at, page.baseline],
+            )?;
+            let id: i64 = tx.query_row("SELECT id FROM pages WHERE url = ?1", [canonical], |r| r.get(0))?;
+            tx.execute(
+                "UPDATE pages SET alias_of = ?2, last_check_at = ?3, last_status = 'alias', last_error = ?4 WHERE id = ?1",
+                params![page.id, id, at, format!("rel=canonical names {canonical}")],
+            )?;
+            Ok(id)
         })
     }
 

@@ -431,3 +431,37 @@ fn robots_crawl_delay_spaces_requests() {
         );
     }
 }
+
+#[test]
+fn rel_canonical_on_the_same_site_names_the_statement() {
+    let env = Env::new(
+        "per_host_interval_ms = 0",
+        "[[sources]]\nname = \"list\"\nkind = \"listing\"\nurl = \"{base}/news\"\nmatch = '/news/'\n",
+    );
+    env.site.set(
+        "/news",
+        Response::html(listing_page(&["/news/old-slug".to_string()], None)),
+    );
+    let with_canonical = article("Moved statement", None).replace(
+        "<head>",
+        "<head><link rel=\"canonical\" href=\"/news/new-slug\">",
+    );
+    env.site
+        .set("/news/old-slug", Response::html(with_canonical.clone()));
+    env.site
+        .set("/news/new-slug", Response::html(with_canonical));
+    env.check();
+    env.check();
+    assert_eq!(env.show_json("/news/new-slug")["title"], "Moved statement");
+    let out = env.run(&["show", &env.site.url("/news/old-slug")]);
+    assert!(
+        !out.status.success(),
+        "the alias has no versions of its own"
+    );
+    let pages = env.run(&["sources", "--pages"]);
+    assert!(
+        String::from_utf8_lossy(&pages.stdout).contains("rel=canonical names"),
+        "{}",
+        output_text(&pages)
+    );
+}
