@@ -783,6 +783,7 @@ async fn render_time_with_100k_changes() {
         "/?source=un-press",
         "/?kind=new",
         "/?q=statement+4242",
+        "/?q=migration",
         "/changes/50000",
         "/pages/4242",
         "/feed.atom",
