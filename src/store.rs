@@ -332,7 +332,11 @@ pub struct OutboxCounts {
 
 pub struct Store {
     path: PathBuf,
+    /// The writer (and reads that belong to a check).
     conn: Mutex<Connection>,
+    /// A read-only connection for the web change log: under WAL, its queries never wait for
+    /// a check's transaction, nor make one wait. Opened after the migrations.
+    reader: std::sync::OnceLock<Mutex<Connection>>,
 }
 
 fn compress(data: &[u8]) -> std::io::Result<Vec<u8>> {
@@ -364,6 +368,7 @@ impl Store {
         let store = Store {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
+            reader: std::sync::OnceLock::new(),
         };
         store.with(|c| {
             c.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -373,7 +378,31 @@ impl Store {
             Ok(())
         })?;
         store.migrate()?;
+        let reader = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|r| {
+            r.busy_timeout(std::time::Duration::from_secs(10))?;
+            Ok(r)
+        })
+        .map_err(|source| StoreError::Sqlite {
+            path: p.clone(),
+            source,
+        })?;
+        let _ = store.reader.set(Mutex::new(reader));
         Ok(store)
+    }
+
+    /// Run read-only queries on the reader connection (the writer if it is not open).
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        match self.reader.get() {
+            Some(r) => {
+                let conn = r.lock().unwrap_or_else(|p| p.into_inner());
+                f(&conn).map_err(|e| self.err(e))
+            }
+            None => self.with(|c| f(c)),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -519,8 +548,9 @@ impl Store {
     /// Every page tracked for a source, oldest first.
     pub fn pages_of_source(&self, source: &str) -> Result<Vec<Page>> {
         self.with(|c| {
-            let mut st =
-                c.prepare("SELECT * FROM pages WHERE source = ?1 AND alias_of IS NULL ORDER BY id")?;
+            let mut st = c.prepare(
+                "SELECT * FROM pages WHERE source = ?1 AND alias_of IS NULL ORDER BY id",
+            )?;
             st.query_map([source], Self::page_from_row)?.collect()
         })
     }
@@ -657,7 +687,7 @@ impl Store {
 
     /// Every version of a page, oldest first.
     pub fn versions(&self, page_id: i64) -> Result<Vec<Version>> {
-        self.with(|c| {
+        self.read(|c| {
             let sql = format!(
                 "SELECT {} FROM versions v JOIN pages p ON p.id = v.page_id WHERE v.page_id = ?1 ORDER BY v.version",
                 Self::VERSION_COLS
@@ -879,7 +909,7 @@ impl Store {
 
     /// The change log, newest first.
     pub fn changes(&self, f: &LogFilter) -> Result<Vec<ChangeRow>> {
-        self.with(|c| {
+        self.read(|c| {
             let sql = format!(
                 "{} WHERE (?1 IS NULL OR c.detected_at >= ?1) AND (?2 IS NULL OR p.source = ?2)
                    AND (?3 IS NULL OR c.kind = ?3) AND (?4 OR c.baseline = 0)
@@ -903,7 +933,7 @@ impl Store {
     }
 
     pub fn change(&self, id: i64) -> Result<Option<ChangeRow>> {
-        self.with(|c| {
+        self.read(|c| {
             c.query_row(
                 &format!("{} WHERE c.id = ?1", Self::CHANGE_SELECT),
                 [id],
@@ -1017,7 +1047,7 @@ impl Store {
     }
 
     pub fn outbox_counts(&self) -> Result<OutboxCounts> {
-        self.with(|c| {
+        self.read(|c| {
             c.query_row(
                 "SELECT COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'failed'), 0),
                         COALESCE(SUM(status = 'sent'), 0) FROM outbox",
@@ -1036,7 +1066,7 @@ impl Store {
     // ---- summaries ----
 
     pub fn source_summaries(&self) -> Result<Vec<SourceSummary>> {
-        self.with(|c| {
+        self.read(|c| {
             let mut st = c.prepare(
                 "SELECT s.name, s.last_check_at, s.last_status, s.last_error,
                    (SELECT COUNT(*) FROM pages p WHERE p.source = s.name),

@@ -120,7 +120,7 @@ impl Store {
             args.push((":kind", kind));
         }
         let needs_join = q.source.is_some() || pattern.is_some();
-        self.with(|c| {
+        self.read(|c| {
             let count = |filters: &[&str],
                          capped: bool,
                          args: &[(&str, &dyn rusqlite::ToSql)]|
@@ -178,7 +178,7 @@ impl Store {
 
     /// Names of the sources that have tracked pages, sorted.
     pub fn web_sources(&self) -> Result<Vec<String>> {
-        self.with(|c| {
+        self.read(|c| {
             let mut st = c.prepare_cached("SELECT DISTINCT source FROM pages ORDER BY source")?;
             st.query_map([], |r| r.get(0))?.collect()
         })
@@ -186,7 +186,7 @@ impl Store {
 
     /// A tracked page by id.
     pub fn page_info(&self, id: i64) -> Result<Option<PageInfo>> {
-        self.with(|c| {
+        self.read(|c| {
             c.query_row(
                 "SELECT id, url, source, status, first_seen_at, last_check_at, last_status, last_error
                  FROM pages WHERE id = ?1",
@@ -210,7 +210,7 @@ impl Store {
 
     /// Every version of a page without bodies, oldest first.
     pub fn version_list(&self, page_id: i64) -> Result<Vec<VersionMeta>> {
-        self.with(|c| {
+        self.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT version, fetched_at, title, published, length(body) FROM versions
                  WHERE page_id = ?1 ORDER BY version",
@@ -230,7 +230,7 @@ impl Store {
 
     /// Every change of a page (baseline included), oldest first.
     pub fn page_changes(&self, page_id: i64) -> Result<Vec<ChangeRow>> {
-        self.with(|c| {
+        self.read(|c| {
             let sql = format!(
                 "{} WHERE c.page_id = ?1 ORDER BY c.detected_at, c.id",
                 Self::CHANGE_SELECT
