@@ -2,7 +2,7 @@
 #
 #   docker build -t presswatch .
 #   docker run -d --name presswatch -v presswatch-state:/app/state -p 8080:8080 \
-#     -e PRESSWATCH_EMAIL_SMTP=smtp://mail.example.org:587?tls=required \
+#     -e PRESSWATCH_EMAIL_SMTP='smtp://mail.example.org:587?tls=required' \
 #     -e PRESSWATCH_EMAIL_TO=alerts@example.org presswatch
 #
 # State (SQLite database, .eml outbox) lives in the /app/state volume. The configuration is
@@ -18,10 +18,17 @@ ENV CARGO_PROFILE_RELEASE_STRIP=symbols \
 
 # 1. Dependencies only, against dummy sources: this layer is reused until Cargo.toml or
 #    Cargo.lock change, so editing src/ does not rebuild (or re-download) the dependencies.
+#    Targets the manifest declares ([[bench]], [[test]], [[example]], [[bin]]) get stub files
+#    too, since cargo refuses a manifest whose declared target files are missing; only the
+#    binary is built, so the benches and tests themselves are not needed in the image.
 COPY Cargo.toml Cargo.lock ./
 RUN mkdir -p src \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
+ && awk -F'"' '/^\[\[bench\]\]/ { d = "benches"; next } /^\[\[test\]\]/ { d = "tests"; next } \
+      /^\[\[example\]\]/ { d = "examples"; next } /^\[\[bin\]\]/ { d = "src/bin"; next } \
+      /^\[/ { d = ""; next } d && /^ *name *=/ { print d "/" $2 ".rs" } d && /^ *path *=/ { print $2 }' \
+      Cargo.toml | while read -r f; do mkdir -p "$(dirname "$f")"; echo 'fn main() {}' > "$f"; done \
  && cargo build --release --locked \
  && rm -rf src target/release/presswatch* target/release/deps/presswatch-* \
            target/release/deps/libpresswatch-* target/release/.fingerprint/presswatch-*

@@ -24,7 +24,14 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 
 IMAGE=${IMAGE:-localhost/presswatch}
-CONTAINER_IMAGES_TOOL=${CONTAINER_IMAGES_TOOL:-/work/shared/tools/container-images}
+# The workplace's copy of the tool if there is one (../shared/tools), else the copy in .ci/.
+if [[ -z ${CONTAINER_IMAGES_TOOL:-} ]]; then
+  for candidate in "$(dirname "$0")/../../shared/tools/container-images" /work/shared/tools/container-images \
+    "$(dirname "$0")/../.ci/container-images"; do
+    if [[ -f $candidate ]]; then CONTAINER_IMAGES_TOOL=$candidate; break; fi
+  done
+fi
+CONTAINER_IMAGES_TOOL=${CONTAINER_IMAGES_TOOL:-.ci/container-images}
 VENDOR=${VENDOR:-auto}
 WAIT_SECS=${WAIT_SECS:-90}
 MAX_ADDED_MB=${MAX_ADDED_MB:-46}
@@ -103,8 +110,12 @@ if [[ $VENDOR == 1 ]]; then
   context=$tmp/context
   mkdir -p "$context/.cargo"
   cp -r Cargo.toml Cargo.lock src config .dockerignore "$context/"
-  (cd "$context" && cargo vendor --locked --versioned-dirs vendor >.cargo/config.toml 2>"$tmp/vendor.log") ||
-    { tail -20 "$tmp/vendor.log" >&2; fail "cargo vendor failed"; }
+  # Against the repository's manifest (its benches/tests must exist for cargo to read it).
+  cargo vendor --locked --versioned-dirs --manifest-path "$repo/Cargo.toml" "$context/vendor" \
+    >/dev/null 2>"$tmp/vendor.log" || { tail -20 "$tmp/vendor.log" >&2; fail "cargo vendor failed"; }
+  printf '[source.crates-io]\nreplace-with = "vendored-sources"\n\n[source.vendored-sources]\ndirectory = "vendor"\n' \
+    >"$context/.cargo/config.toml"
+  echo "vendored $(find "$context/vendor" -mindepth 1 -maxdepth 1 | wc -l) crates ($(du -sh "$context/vendor" | cut -f1))"
   printf '!vendor/\n!.cargo/\n' >>"$context/.dockerignore"
   anchor='COPY Cargo.toml Cargo.lock ./'
   grep -qxF "$anchor" Dockerfile || fail "Dockerfile has no line '$anchor' to add the vendored sources after"
