@@ -517,7 +517,7 @@ fn drop_in_content(e: &ElementRef, a: &Analysis) -> bool {
         return true;
     }
     // A short paragraph that is mostly a link is a teaser ("READ MORE: ...").
-    if name == "p" && ld > 0.5 && st.chars < 200 && st.chars - st.link_chars < 30 {
+    if name == "p" && ld > 0.5 && st.chars < 200 && st.chars.saturating_sub(st.link_chars) < 30 {
         return true;
     }
     if !matches!(

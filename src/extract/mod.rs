@@ -76,7 +76,7 @@ pub fn extract_for_source(
     // so pathological nesting is flattened first (text is kept).
     // Memory grows with input size: very large pages are cut.
     let html = sanitize::cap_len(html, sanitize::MAX_HTML_BYTES);
-    let html = sanitize::limit_nesting(html, sanitize::MAX_DEPTH);
+    let html = sanitize::prepare(html, sanitize::MAX_DEPTH);
     let doc = Html::parse_document(&html);
 
     if let Some(sel) = body_selector {
@@ -251,7 +251,11 @@ fn sniff_meta_charset(head: &[u8]) -> Option<&'static encoding_rs::Encoding> {
 /// one space and lines are trimmed. A line that is empty after trimming is a
 /// paragraph break.
 pub fn normalize_text(s: &str) -> String {
-    let nfc: String = s.nfc().collect();
+    // Most text is already NFC; the quick check avoids recomposing it.
+    let nfc: std::borrow::Cow<str> = match unicode_normalization::is_nfc_quick(s.chars()) {
+        unicode_normalization::IsNormalized::Yes => std::borrow::Cow::Borrowed(s),
+        _ => std::borrow::Cow::Owned(s.nfc().collect()),
+    };
     let mut out = String::with_capacity(nfc.len());
     let mut pending_break = false;
     let mut para_open = false;

@@ -1,10 +1,15 @@
-//! Input hardening before parsing.
+//! Input preparation before parsing (one linear pre-pass).
 //!
-//! html5ever spends time proportional to the depth of the open-element stack
-//! for many start tags, so a document of 100,000 nested `<div>`s takes tens of
-//! seconds to parse. Real pages nest a few dozen levels; this linear pre-pass
-//! drops the tags (never the text) that would open an element deeper than
-//! [`MAX_DEPTH`] together with their end tags.
+//! * html5ever spends time proportional to the depth of the open-element
+//!   stack for many start tags, so a document of 100,000 nested `<div>`s
+//!   takes tens of seconds to parse. Real pages nest a few dozen levels; tags
+//!   (never text) that would open an element deeper than [`MAX_DEPTH`] are
+//!   dropped together with their end tags.
+//! * Text that extraction never uses is removed so that html5ever does not
+//!   tokenize it: the content of `<script>` (except JSON-LD), `<style>` and
+//!   `<noscript>` elements, and comments. On the dev set that is about 45% of
+//!   the bytes of a page and a third of the extraction time. The elements
+//!   themselves stay (empty), so the tree has the same shape.
 
 use std::borrow::Cow;
 
@@ -40,8 +45,10 @@ const UNCOUNTED: &[&str] = &[
 ];
 
 /// Raw-text elements whose content is not markup.
+/// (`noscript` too: scraper parses with scripting enabled.)
 const RAW_TEXT: &[&str] = &[
     "script",
+    "noscript",
     "style",
     "textarea",
     "title",
@@ -108,7 +115,26 @@ fn scan_tag(bytes: &[u8], i: usize) -> Option<Tag> {
     None
 }
 
-fn find_ci(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+/// Next `b` at or after `from`, via `str::find` (memchr) when `from` is a
+/// character boundary of `text`.
+fn find_byte(text: &str, from: usize, b: u8) -> Option<usize> {
+    match text.get(from..) {
+        Some(rest) if b.is_ascii() => rest.find(char::from(b)).map(|p| p + from),
+        _ => text
+            .as_bytes()
+            .get(from..)?
+            .iter()
+            .position(|&x| x == b)
+            .map(|p| p + from),
+    }
+}
+
+fn in_list(name: &str, list: &[&str]) -> bool {
+    list.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
+fn find_ci(text: &str, from: usize, needle: &[u8]) -> Option<usize> {
+    let hay = text.as_bytes();
     if needle.is_empty() || from >= hay.len() {
         return None;
     }
@@ -116,8 +142,7 @@ fn find_ci(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
     // `<` or `-`) instead of comparing a window at every offset.
     let first = needle[0];
     let mut i = from;
-    while let Some(off) = hay[i..].iter().position(|&b| b == first) {
-        let at = i + off;
+    while let Some(at) = find_byte(text, i, first) {
         let end = at + needle.len();
         if end > hay.len() {
             return None;
@@ -130,9 +155,38 @@ fn find_ci(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
     None
 }
 
-/// Returns `html` with tags deeper than `max_depth` removed (borrowed when
-/// nothing had to change).
-pub(crate) fn limit_nesting(html: &str, max_depth: usize) -> Cow<'_, str> {
+/// Raw-text elements whose content is dropped (JSON-LD scripts are kept).
+const EMPTIED: &[&str] = &["script", "style", "noscript"];
+
+/// Is `bytes[at..]` an end tag for `name` as html5ever sees it (`</name`
+/// followed by whitespace, `/` or `>`)?
+fn is_end_tag(bytes: &[u8], at: usize, name: &str) -> bool {
+    let after = at + 2 + name.len();
+    bytes
+        .get(after)
+        .is_none_or(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/' | b'>'))
+}
+
+/// Where the raw text opened before `from` ends (the start of its end tag),
+/// or the end of input.
+fn raw_text_end(text: &str, from: usize, name: &str) -> usize {
+    let bytes = text.as_bytes();
+    let mut close = String::from("</");
+    close.push_str(name);
+    let mut i = from;
+    while let Some(at) = find_ci(text, i, close.as_bytes()) {
+        if is_end_tag(bytes, at, name) {
+            return at;
+        }
+        i = at + 1;
+    }
+    bytes.len()
+}
+
+/// Returns `html` prepared for parsing: tags deeper than `max_depth`
+/// removed, script/style/noscript content and comments removed (borrowed
+/// when nothing had to change).
+pub(crate) fn prepare(html: &str, max_depth: usize) -> Cow<'_, str> {
     let bytes = html.as_bytes();
     let mut depth = 0usize;
     let mut suppressed = 0usize;
@@ -140,40 +194,48 @@ pub(crate) fn limit_nesting(html: &str, max_depth: usize) -> Cow<'_, str> {
     let mut drops: Vec<(usize, usize)> = Vec::new();
     let mut i = 0usize;
     while i < bytes.len() {
-        let Some(off) = bytes[i..].iter().position(|&b| b == b'<') else {
+        let Some(at) = find_byte(html, i, b'<') else {
             break;
         };
-        i += off;
+        i = at;
         if bytes[i..].starts_with(b"<!--") {
-            i = match find_ci(bytes, i + 4, b"-->") {
+            let start = i;
+            i = match find_ci(html, i + 4, b"-->") {
                 Some(e) => e + 3,
                 None => bytes.len(),
             };
+            drops.push((start, i));
             continue;
         }
         if bytes.get(i + 1).is_some_and(|b| *b == b'!' || *b == b'?') {
-            i = match bytes[i..].iter().position(|&b| b == b'>') {
-                Some(e) => i + e + 1,
-                None => bytes.len(),
-            };
+            i = find_byte(html, i, b'>').map_or(bytes.len(), |e| e + 1);
             continue;
         }
         let Some(tag) = scan_tag(bytes, i) else {
             i += 1;
             continue;
         };
-        let name = html
-            .get(tag.name_start..tag.name_end)
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let name = html.get(tag.name_start..tag.name_end).unwrap_or("");
         i = tag.end;
-        if !tag.closing && RAW_TEXT.contains(&name.as_str()) {
-            let mut close = String::from("</");
-            close.push_str(&name);
-            i = find_ci(bytes, i, close.as_bytes()).unwrap_or(bytes.len());
+        if !tag.closing && in_list(name, RAW_TEXT) {
+            let content_start = i;
+            let lower = name.to_ascii_lowercase();
+            i = raw_text_end(html, i, &lower);
+            let content = html.get(content_start..i).unwrap_or("");
+            let script = lower == "script";
+            let json_ld = script
+                && html
+                    .get(tag.start..tag.end)
+                    .is_some_and(|t| t.to_ascii_lowercase().contains("ld+json"));
+            // `<!--` inside a script can make html5ever skip the first
+            // `</script>` (double-escaped state): leave such scripts alone.
+            let escaped = script && find_ci(content, 0, b"<!--").is_some();
+            if in_list(name, EMPTIED) && !json_ld && !escaped && !content.is_empty() {
+                drops.push((content_start, i));
+            }
             continue;
         }
-        if UNCOUNTED.contains(&name.as_str()) || (tag.self_closing && !tag.closing) {
+        if in_list(name, UNCOUNTED) || (tag.self_closing && !tag.closing) {
             continue;
         }
         if tag.closing {
@@ -220,14 +282,29 @@ mod tests {
 
     #[test]
     fn shallow_documents_are_untouched() {
-        let html = "<div><p>a<p>b<ul><li>x<li>y</ul><script>if (a<b) {}</script></div>";
-        assert!(matches!(limit_nesting(html, 3), Cow::Borrowed(_)));
+        let html = "<div><p>a<p>b<ul><li>x<li>y</ul><script></script></div>";
+        assert!(matches!(prepare(html, 3), Cow::Borrowed(_)));
     }
 
     #[test]
     fn deep_nesting_is_flattened_keeping_text() {
         let html = format!("{}text{}", "<div>".repeat(10), "</div>".repeat(10));
-        let out = limit_nesting(&html, 4);
+        let out = prepare(&html, 4);
         assert_eq!(out, "<div><div><div><div>text</div></div></div></div>");
+    }
+
+    #[test]
+    fn unused_raw_text_and_comments_are_emptied() {
+        let html = "<head><script>if (a<b) {}</script><script type=\"application/ld+json\">{\"a\":1}</script>\
+            <style>p{}</style></head><p>x<!-- c --></p><SCRIPT>var s = '</scripts>';</SCRIPT >\
+            <noscript><img src=x></noscript><script><!-- <script> </script> --></script>";
+        assert_eq!(
+            prepare(html, 10),
+            "<head><script></script><script type=\"application/ld+json\">{\"a\":1}</script>\
+            <style></style></head><p>x</p><SCRIPT></SCRIPT >\
+            <noscript></noscript><script><!-- <script> </script> --></script>"
+        );
+        // Unterminated: the rest of the input is script text.
+        assert_eq!(prepare("<p>a</p><script>x<p>", 10), "<p>a</p><script>");
     }
 }
