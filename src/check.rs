@@ -224,10 +224,9 @@ async fn run_source(ctx: &Context, source: &Source, all: bool) -> CycleReport {
             Found::default()
         }
     };
-    for url in &found.pages {
-        if let Err(e) = store.ensure_page(url.as_str(), &source.name, baseline, &started) {
-            report.failures.push(format!("{url}: {e}"));
-        }
+    let urls: Vec<&str> = found.pages.iter().map(Url::as_str).collect();
+    if let Err(e) = store.ensure_pages(&urls, &source.name, baseline, &started) {
+        report.failures.push(format!("source {}: {e}", source.name));
     }
 
     // 2. Every tracked page of the source that is due, whether or not discovery still lists
@@ -487,9 +486,6 @@ async fn check_page(
         }
         CheckResult::Failed { reason, .. } => PageOutcome::Failed(reason.clone()),
     };
-    if let Err(e) = ctx.store.commit_check(page, &result, &at) {
-        return PageOutcome::Failed(format!("{}: not recorded: {e}", page.url));
-    }
     // When is it due again? Scheduling data only: losing it to a crash makes the page due now.
     let published = match &result {
         CheckResult::NewVersion { version, .. } => version.published.clone(),
@@ -508,13 +504,22 @@ async fn check_page(
         chrono::Utc::now(),
     );
     let moved = final_url.filter(|f| f != &page.url);
-    if let Err(e) = ctx
-        .store
-        .schedule_page(page.id, &next, &news, moved.as_deref())
-    {
-        tracing::warn!(url = %page.url, "cannot schedule the next check: {e}");
+    // The commit compresses the HTML and writes SQLite: blocking work, off the async threads.
+    let store = ctx.store.clone();
+    let owned = page.clone();
+    let committed = tokio::task::spawn_blocking(move || {
+        store.commit_check(&owned, &result, &at)?;
+        if let Err(e) = store.schedule_page(owned.id, &next, &news, moved.as_deref()) {
+            tracing::warn!(url = %owned.url, "cannot schedule the next check: {e}");
+        }
+        Ok::<(), crate::store::StoreError>(())
+    })
+    .await;
+    match committed {
+        Ok(Ok(())) => outcome,
+        Ok(Err(e)) => PageOutcome::Failed(format!("{}: not recorded: {e}", page.url)),
+        Err(e) => PageOutcome::Failed(format!("{}: not recorded: {e}", page.url)),
     }
-    outcome
 }
 
 /// The next due time of a page after a check, and its latest news time.

@@ -337,10 +337,17 @@ pub struct Store {
     /// A read-only connection for the web change log: under WAL, its queries never wait for
     /// a check's transaction, nor make one wait. Opened after the migrations.
     reader: std::sync::OnceLock<Mutex<Connection>>,
+    instance: std::sync::OnceLock<String>,
+}
+
+/// Execute with the connection's prepared-statement cache (the check path runs the same few
+/// statements thousands of times a cycle).
+fn exec(tx: &Transaction<'_>, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql)?.execute(params)
 }
 
 fn compress(data: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
     e.write_all(data)?;
     e.finish()
 }
@@ -369,6 +376,7 @@ impl Store {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
             reader: std::sync::OnceLock::new(),
+            instance: std::sync::OnceLock::new(),
         };
         store.with(|c| {
             c.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -466,6 +474,15 @@ impl Store {
 
     /// A random id of this database, used in Message-IDs so two installations never collide.
     pub fn instance_id(&self) -> Result<String> {
+        if let Some(id) = self.instance.get() {
+            return Ok(id.clone());
+        }
+        let id = self.instance_id_uncached()?;
+        let _ = self.instance.set(id.clone());
+        Ok(id)
+    }
+
+    fn instance_id_uncached(&self) -> Result<String> {
         self.with(|c| {
             c.query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| {
                 r.get(0)
@@ -514,6 +531,27 @@ impl Store {
     // ---- pages ----
 
     /// Track a page (no-op when it is tracked already). Returns true when it was new.
+    /// Track many pages at once (one transaction). Returns how many were new.
+    pub fn ensure_pages(
+        &self,
+        urls: &[&str],
+        source: &str,
+        baseline: bool,
+        at: &str,
+    ) -> Result<usize> {
+        self.tx(|tx| {
+            let mut n = 0;
+            for url in urls {
+                n += exec(
+                    tx,
+                    "INSERT OR IGNORE INTO pages (url, source, first_seen_at, baseline) VALUES (?1, ?2, ?3, ?4)",
+                    params![url, source, at, baseline],
+                )?;
+            }
+            Ok(n)
+        })
+    }
+
     pub fn ensure_page(&self, url: &str, source: &str, baseline: bool, at: &str) -> Result<bool> {
         self.with(|c| {
             let n = c.execute(
@@ -788,7 +826,7 @@ impl Store {
         self.tx(|tx| {
             match result {
                 CheckResult::Unchanged { validators, raw_hash } => {
-                    tx.execute(
+                    exec(tx, 
                         "UPDATE pages SET last_check_at = ?2, last_status = 'unchanged', last_error = NULL,
                            gone_count = 0, fail_count = 0, suspect_hash = NULL,
                            etag = COALESCE(?3, etag), last_modified = COALESCE(?4, last_modified),
@@ -812,7 +850,7 @@ impl Store {
                     let prev: Option<i64> =
                         tx.query_row("SELECT MAX(version) FROM versions WHERE page_id = ?1", [page.id], |r| r.get(0))?;
                     let n = prev.unwrap_or(0) + 1;
-                    tx.execute(
+                    exec(tx, 
                         "INSERT INTO versions (page_id, version, fetched_at, title, published, body, text_hash,
                            raw_html, extractor_version, profile)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -829,7 +867,7 @@ impl Store {
                             version.profile
                         ],
                     )?;
-                    tx.execute(
+                    exec(tx, 
                         "UPDATE pages SET last_check_at = ?2, last_status = ?3, last_error = NULL, status = 'active',
                            gone_count = 0, fail_count = 0, suspect_hash = NULL, baseline = 0,
                            etag = ?4, last_modified = ?5, raw_hash = ?6
@@ -848,7 +886,7 @@ impl Store {
                 }
                 CheckResult::Gone { status, change } => {
                     let reason = format!("HTTP {status}");
-                    tx.execute(
+                    exec(tx, 
                         "UPDATE pages SET last_check_at = ?2, last_status = 'gone', last_error = ?3,
                            gone_count = gone_count + 1, status = CASE WHEN ?4 THEN 'removed' ELSE status END,
                            etag = NULL, last_modified = NULL, raw_hash = NULL
@@ -868,7 +906,7 @@ impl Store {
                     }
                 }
                 CheckResult::Failed { reason, suspect_hash } => {
-                    tx.execute(
+                    exec(tx, 
                         "UPDATE pages SET last_check_at = ?2, last_status = 'failed', last_error = ?3,
                            fail_count = fail_count + 1, suspect_hash = ?4
                          WHERE id = ?1",
@@ -1118,7 +1156,7 @@ fn insert_change(
     at: &str,
     instance: &str,
 ) -> rusqlite::Result<i64> {
-    tx.execute(
+    exec(tx, 
         "INSERT INTO changes (page_id, kind, detected_at, from_version, to_version, words_added, words_removed, baseline)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
@@ -1138,7 +1176,8 @@ fn insert_change(
         let message_id = format!("<change-{id}.{instance}@presswatch>");
         let recipients = serde_json::to_string(&change.alert_to).unwrap_or_else(|_| "[]".into());
         let due = digest_due_at(change.digest.as_deref(), at);
-        tx.execute(
+        exec(
+            tx,
             "INSERT INTO outbox (change_id, message_id, recipients, next_attempt_at, digest) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![id, message_id, recipients, due, change.digest],
         )?;
