@@ -826,7 +826,7 @@ impl Store {
         self.tx(|tx| {
             match result {
                 CheckResult::Unchanged { validators, raw_hash } => {
-                    exec(tx, 
+                    exec(tx,
                         "UPDATE pages SET last_check_at = ?2, last_status = 'unchanged', last_error = NULL,
                            gone_count = 0, fail_count = 0, suspect_hash = NULL,
                            etag = COALESCE(?3, etag), last_modified = COALESCE(?4, last_modified),
@@ -850,7 +850,7 @@ impl Store {
                     let prev: Option<i64> =
                         tx.query_row("SELECT MAX(version) FROM versions WHERE page_id = ?1", [page.id], |r| r.get(0))?;
                     let n = prev.unwrap_or(0) + 1;
-                    exec(tx, 
+                    exec(tx,
                         "INSERT INTO versions (page_id, version, fetched_at, title, published, body, text_hash,
                            raw_html, extractor_version, profile)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -867,7 +867,7 @@ impl Store {
                             version.profile
                         ],
                     )?;
-                    exec(tx, 
+                    exec(tx,
                         "UPDATE pages SET last_check_at = ?2, last_status = ?3, last_error = NULL, status = 'active',
                            gone_count = 0, fail_count = 0, suspect_hash = NULL, baseline = 0,
                            etag = ?4, last_modified = ?5, raw_hash = ?6
@@ -886,7 +886,7 @@ impl Store {
                 }
                 CheckResult::Gone { status, change } => {
                     let reason = format!("HTTP {status}");
-                    exec(tx, 
+                    exec(tx,
                         "UPDATE pages SET last_check_at = ?2, last_status = 'gone', last_error = ?3,
                            gone_count = gone_count + 1, status = CASE WHEN ?4 THEN 'removed' ELSE status END,
                            etag = NULL, last_modified = NULL, raw_hash = NULL
@@ -906,7 +906,7 @@ impl Store {
                     }
                 }
                 CheckResult::Failed { reason, suspect_hash } => {
-                    exec(tx, 
+                    exec(tx,
                         "UPDATE pages SET last_check_at = ?2, last_status = 'failed', last_error = ?3,
                            fail_count = fail_count + 1, suspect_hash = ?4
                          WHERE id = ?1",
@@ -1156,7 +1156,7 @@ fn insert_change(
     at: &str,
     instance: &str,
 ) -> rusqlite::Result<i64> {
-    exec(tx, 
+    exec(tx,
         "INSERT INTO changes (page_id, kind, detected_at, from_version, to_version, words_added, words_removed, baseline)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
