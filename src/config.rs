@@ -532,9 +532,10 @@ pub fn parse(
                     ),
                 )
             })?;
-        let matcher = match &s.matcher {
-            Some(m) => Some(Regex::new(m.get_ref()).map_err(|e| {
-                let first = e
+        // A regex error's last line says what is wrong ("unclosed group").
+        let regex = |key: &str, r: &Spanned<String>| {
+            Regex::new(r.get_ref()).map_err(|e| {
+                let why = e
                     .to_string()
                     .lines()
                     .last()
@@ -542,15 +543,15 @@ pub fn parse(
                     .trim()
                     .to_string();
                 err(
-                    m.span(),
+                    r.span(),
                     format!(
-                        "sources.match: invalid regex {:?}: {first} (source {name})",
-                        m.get_ref()
+                        "sources.{key}: invalid regex {:?}: {why} (source {name})",
+                        r.get_ref()
                     ),
                 )
-            })?),
-            None => None,
+            })
         };
+        let matcher = s.matcher.as_ref().map(|m| regex("match", m)).transpose()?;
         let links = match &s.links {
             Some(l) => {
                 check_selector(l.get_ref())
@@ -644,25 +645,11 @@ pub fn parse(
             }
             None => cfg.email.to.clone(),
         };
-        let mut ignore = Vec::new();
-        for re in &s.ignore {
-            ignore.push(Regex::new(re.get_ref()).map_err(|e| {
-                let first = e
-                    .to_string()
-                    .lines()
-                    .last()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string();
-                err(
-                    re.span(),
-                    format!(
-                        "sources.ignore: invalid regex {:?}: {first} (source {name})",
-                        re.get_ref()
-                    ),
-                )
-            })?);
-        }
+        let ignore = s
+            .ignore
+            .iter()
+            .map(|r| regex("ignore", r))
+            .collect::<Result<Vec<_>, _>>()?;
         let notify = match &s.notify {
             Some(list) => {
                 let mut n = NotifyKinds {
