@@ -1290,6 +1290,26 @@ mod tests {
     }
 
     #[test]
+    fn daily_digest_waits_for_its_hour() {
+        assert_eq!(
+            digest_due_at(None, "2026-11-23T10:00:00Z"),
+            "2026-11-23T10:00:00Z"
+        );
+        assert_eq!(
+            digest_due_at(Some("cycle"), "2026-11-23T10:00:00Z"),
+            "2026-11-23T10:00:00Z"
+        );
+        assert_eq!(
+            digest_due_at(Some("daily 07:30"), "2026-11-23T10:00:00Z"),
+            "2026-11-24T07:30:00Z"
+        );
+        assert_eq!(
+            digest_due_at(Some("daily 18:00"), "2026-11-23T10:00:00Z"),
+            "2026-11-23T18:00:00Z"
+        );
+    }
+
+    #[test]
     fn reopen_keeps_schema_version() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("p.db");

@@ -455,3 +455,58 @@ fn test_email_says_what_happened() {
         "{err}"
     );
 }
+
+#[test]
+fn daily_digest_waits_for_its_time_then_mails_once() {
+    let env = Env::new("digest = \"daily 06:00\"\n", &pages(2));
+    env.site.set(
+        "/s0",
+        Response::html(article("Statement zero", &paras("zero"))),
+    );
+    env.site.set(
+        "/s1",
+        Response::html(article("Statement one", &paras("one"))),
+    );
+    env.check();
+    env.settle();
+    assert!(
+        env.smtp.messages().is_empty(),
+        "a daily digest waits for 06:00 UTC"
+    );
+    let outbox = env.run(&["outbox", "--json"]);
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&outbox.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        assert_eq!(r["digest"], "daily 06:00");
+        assert!(
+            r["next_attempt_at"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("T06:00:00Z"),
+            "{r}"
+        );
+    }
+    // Six o'clock comes (moved forward in the database rather than waited for).
+    let db = env._state.join("state/presswatch.db");
+    let conn = rusqlite::Connection::open(&db).expect("db");
+    conn.execute(
+        "UPDATE outbox SET next_attempt_at = '2000-01-01T06:00:00Z'",
+        [],
+    )
+    .expect("update");
+    drop(conn);
+    env.check();
+    let mails = env.smtp.wait_for(1, Duration::from_secs(5));
+    env.settle();
+    assert_eq!(env.smtp.messages().len(), 1);
+    assert_eq!(
+        mails[0].parse().subject,
+        "[presswatch] Digest: 2 changes (2 new)"
+    );
+    env.check();
+    env.settle();
+    assert_eq!(env.smtp.messages().len(), 1, "sent once");
+}
