@@ -458,7 +458,11 @@ async fn check_page(
     entries: &std::collections::HashMap<String, discover::FeedEntry>,
 ) -> PageOutcome {
     let at = now_rfc3339();
-    let (result, final_url) = match decide(ctx, source, page, entries.get(&page.url)).await {
+    let Decision {
+        result,
+        final_url,
+        published: latest_published,
+    } = match decide(ctx, source, page, entries.get(&page.url)).await {
         Ok(Some(r)) => r,
         Ok(None) => return PageOutcome::Skipped,
         Err(e) => {
@@ -489,12 +493,7 @@ async fn check_page(
     // When is it due again? Scheduling data only: losing it to a crash makes the page due now.
     let published = match &result {
         CheckResult::NewVersion { version, .. } => version.published.clone(),
-        _ => ctx
-            .store
-            .version(page.id, None)
-            .ok()
-            .flatten()
-            .and_then(|v| v.published),
+        _ => latest_published,
     };
     let (next, news) = next_check(
         &ctx.cfg.revisit,
@@ -592,17 +591,25 @@ async fn decide(
     source: &Source,
     page: &Page,
     entry: Option<&discover::FeedEntry>,
-) -> anyhow::Result<Option<(CheckResult, Option<String>)>> {
+) -> anyhow::Result<Option<Decision>> {
     let url = Url::parse(&page.url)?;
     let latest = ctx.store.version(page.id, None)?;
+    let published = latest.as_ref().and_then(|v| v.published.clone());
+    let decided = |result: CheckResult, final_url: Option<String>| {
+        Some(Decision {
+            result,
+            final_url,
+            published: published.clone(),
+        })
+    };
     let failed = |reason: String| {
-        Some((
+        decided(
             CheckResult::Failed {
                 reason,
                 suspect_hash: None,
             },
             None,
-        ))
+        )
     };
     let validators = (latest.is_some() && !page.removed).then_some(&page.validators);
     // Feed-only sources: the feed entry is the statement; the page is never fetched.
@@ -626,13 +633,13 @@ async fn decide(
         match ctx.fetcher.get(&url, validators).await {
             Err(e) => return Ok(failed(e.to_string())),
             Ok(Outcome::NotModified) => {
-                return Ok(Some((
+                return Ok(decided(
                     CheckResult::Unchanged {
                         validators: None,
                         raw_hash: None,
                     },
                     None,
-                )));
+                ));
             }
             Ok(Outcome::Gone(status)) => {
                 let removal = latest.is_some() && !page.removed && page.gone_count + 1 >= 2;
@@ -647,7 +654,7 @@ async fn decide(
                         digest,
                     }
                 });
-                return Ok(Some((CheckResult::Gone { status, change }, None)));
+                return Ok(decided(CheckResult::Gone { status, change }, None));
             }
             Ok(Outcome::Ok(f)) => (f, None),
         }
@@ -668,7 +675,16 @@ async fn decide(
         return Ok(None);
     }
     let result = judge(ctx, source, page, &url, latest, fetched, from_feed).await?;
-    Ok(Some((result, final_url)))
+    Ok(decided(result, final_url))
+}
+
+/// What a page check decided, with what scheduling the next check needs.
+struct Decision {
+    result: CheckResult,
+    /// Where the content came from after redirects.
+    final_url: Option<String>,
+    /// The latest stored version's publication date.
+    published: Option<String>,
 }
 
 /// Compare a fetched page (or feed entry) with the stored text and say what it means.
