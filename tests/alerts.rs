@@ -5,13 +5,11 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::process::Output;
 use std::time::Duration;
 
 use common::http::{FixtureSite, Response};
 use common::smtp::SmtpServer;
-use common::{TempState, command, output_text};
+use common::{Instance, command, output_text};
 
 fn article(title: &str, paragraphs: &[String]) -> String {
     let body: String = paragraphs.iter().map(|p| format!("<p>{p}</p>\n")).collect();
@@ -33,9 +31,14 @@ fn paras(tag: &str) -> Vec<String> {
 struct Env {
     site: FixtureSite,
     smtp: SmtpServer,
-    /// Holds the temporary directory (config, database) for the test's life.
-    _state: TempState,
-    config: PathBuf,
+    pw: Instance,
+}
+
+impl std::ops::Deref for Env {
+    type Target = Instance;
+    fn deref(&self) -> &Instance {
+        &self.pw
+    }
 }
 
 impl Env {
@@ -43,36 +46,17 @@ impl Env {
     fn new(extra_email: &str, sources: &str) -> Env {
         let site = FixtureSite::start();
         let smtp = SmtpServer::start();
-        let state = TempState::new();
-        let config = state.write_config(&format!(
-            "database = \"{}\"\nschedule = \"*/1 * * * * *\"\nalert_on_first_run = true\n\
-             [fetch]\nper_host_interval_ms = 0\ntimeout_secs = 5\n\
-             [email]\nto = [\"alerts@example.org\"]\nsmtp = \"{}\"\nretry_secs = 0\n{extra_email}\n{}",
-            state.join("state/presswatch.db").display(),
-            smtp.url(),
-            sources.replace("{base}", &site.base_url()),
-        ));
-        Env {
-            site,
-            smtp,
-            _state: state,
-            config,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        command()
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .output()
-            .expect("run presswatch")
-    }
-
-    fn check(&self) -> Output {
-        let out = self.run(&["check"]);
-        assert!(out.status.success(), "{}", output_text(&out));
-        out
+        let pw = Instance::new(|db| {
+            format!(
+                "database = \"{}\"\nschedule = \"*/1 * * * * *\"\nalert_on_first_run = true\n\
+                 [fetch]\nper_host_interval_ms = 0\ntimeout_secs = 5\n\
+                 [email]\nto = [\"alerts@example.org\"]\nsmtp = \"{}\"\nretry_secs = 0\n{extra_email}\n{}",
+                db.display(),
+                smtp.url(),
+                sources.replace("{base}", &site.base_url()),
+            )
+        });
+        Env { site, smtp, pw }
     }
 
     fn settle(&self) {
@@ -490,7 +474,7 @@ fn daily_digest_waits_for_its_time_then_mails_once() {
         );
     }
     // Six o'clock comes (moved forward in the database rather than waited for).
-    let db = env._state.join("state/presswatch.db");
+    let db = env.db();
     let conn = rusqlite::Connection::open(&db).expect("db");
     conn.execute(
         "UPDATE outbox SET next_attempt_at = '2000-01-01T06:00:00Z'",

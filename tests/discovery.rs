@@ -4,12 +4,10 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Output;
 use std::time::Duration;
 
 use common::http::{FixtureSite, Response};
-use common::{TempState, command, output_text};
+use common::{Instance, output_text};
 
 fn article(title: &str, date: Option<&str>) -> String {
     let time = date
@@ -26,46 +24,32 @@ fn article(title: &str, date: Option<&str>) -> String {
 
 struct Env {
     site: FixtureSite,
-    state: TempState,
-    config: PathBuf,
+    pw: Instance,
+}
+
+impl std::ops::Deref for Env {
+    type Target = Instance;
+    fn deref(&self) -> &Instance {
+        &self.pw
+    }
 }
 
 impl Env {
     fn new(fetch: &str, sources: &str) -> Env {
         let site = FixtureSite::start();
-        let state = TempState::new();
-        let config = state.write_config(&format!(
-            "database = \"{}\"\n[fetch]\ntimeout_secs = 2\n{fetch}\n[email]\nto = [\"alerts@example.org\"]\n{}",
-            state.join("state/presswatch.db").display(),
-            sources.replace("{base}", &site.base_url()),
-        ));
-        Env {
-            site,
-            state,
-            config,
-        }
+        let pw = Instance::new(|db| {
+            format!(
+                "database = \"{}\"\n[fetch]\ntimeout_secs = 2\n{fetch}\n[email]\nto = [\"alerts@example.org\"]\n{}",
+                db.display(),
+                sources.replace("{base}", &site.base_url()),
+            )
+        });
+        Env { site, pw }
     }
 
-    fn run(&self, args: &[&str]) -> Output {
-        command()
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .current_dir(self.state.path())
-            .output()
-            .expect("run presswatch")
-    }
-
-    fn check(&self) -> Output {
-        let out = self.run(&["check"]);
-        assert!(out.status.success(), "{}", output_text(&out));
-        out
-    }
-
-    fn show_json(&self, path: &str) -> serde_json::Value {
-        let out = self.run(&["show", &self.site.url(path), "--json"]);
-        assert!(out.status.success(), "{}", output_text(&out));
-        serde_json::from_slice(&out.stdout).expect("json")
+    /// `show --json` of a page of the fixture site.
+    fn show_path(&self, path: &str) -> serde_json::Value {
+        self.show_json(&self.site.url(path))
     }
 }
 
@@ -143,7 +127,7 @@ fn feed_only_source_never_fetches_pages() {
     };
     env.site.set("/feed/rss.xml", Response::xml(feed("The Secretary-General marked International Migrants Day with a call for safe pathways.")));
     env.check();
-    let v = env.show_json("/story/1");
+    let v = env.show_path("/story/1");
     assert_eq!(v["title"], "Migrants day");
     assert_eq!(
         v["body"],
@@ -151,7 +135,7 @@ fn feed_only_source_never_fetches_pages() {
     );
     env.site.set("/feed/rss.xml", Response::xml(feed("The Secretary-General marked International Migrants Day with a call for legal pathways.")));
     env.check();
-    assert_eq!(env.show_json("/story/1")["version"], 2);
+    assert_eq!(env.show_path("/story/1")["version"], 2);
     assert_eq!(
         env.site.hits("/story/1") + env.site.hits("/feed/view/story/1"),
         0,
@@ -388,7 +372,7 @@ fn bad_input_gets_a_clear_error_and_the_rest_goes_on() {
         "{stderr}"
     );
     assert_eq!(
-        env.show_json("/good")["title"],
+        env.show_path("/good")["title"],
         "Good statement",
         "the good page is stored anyway"
     );
@@ -452,7 +436,7 @@ fn rel_canonical_on_the_same_site_names_the_statement() {
         .set("/news/new-slug", Response::html(with_canonical));
     env.check();
     env.check();
-    assert_eq!(env.show_json("/news/new-slug")["title"], "Moved statement");
+    assert_eq!(env.show_path("/news/new-slug")["title"], "Moved statement");
     let out = env.run(&["show", &env.site.url("/news/old-slug")]);
     assert!(
         !out.status.success(),

@@ -4,13 +4,11 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Output;
 use std::time::Duration;
 
 use common::http::{FixtureSite, Response};
 use common::smtp::SmtpServer;
-use common::{TempState, command, output_text};
+use common::{Instance, TempState, command, output_text};
 
 fn article(title: &str, paragraphs: &[&str]) -> String {
     let body: String = paragraphs.iter().map(|p| format!("<p>{p}</p>\n")).collect();
@@ -31,60 +29,42 @@ const PARAS: &[&str] = &[
 
 struct Env {
     site: FixtureSite,
-    state: TempState,
-    config: PathBuf,
+    pw: Instance,
+}
+
+impl std::ops::Deref for Env {
+    type Target = Instance;
+    fn deref(&self) -> &Instance {
+        &self.pw
+    }
 }
 
 impl Env {
     /// One `page` source per path; alerts on first run so every new page mails at once.
     fn new(paths: &[&str], smtp: Option<&SmtpServer>, timeout_secs: u64) -> Env {
         let site = FixtureSite::start();
-        let state = TempState::new();
-        let mut toml = format!(
-            "database = \"{}\"\nalert_on_first_run = true\n[fetch]\ntimeout_secs = {timeout_secs}\nper_host_interval_ms = 0\n\
-             [email]\nto = [\"alerts@example.org\"]\n",
-            state.join("state/presswatch.db").display()
-        );
-        if let Some(s) = smtp {
-            toml.push_str(&format!("smtp = \"{}\"\n", s.url()));
-        }
-        for (i, p) in paths.iter().enumerate() {
-            toml.push_str(&format!(
-                "[[sources]]\nname = \"page{i}\"\nkind = \"page\"\nurl = \"{}\"\n",
-                site.url(p)
-            ));
-        }
-        let config = state.write_config(&toml);
-        Env {
-            site,
-            state,
-            config,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        command()
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .current_dir(self.state.path())
-            .output()
-            .expect("run presswatch")
-    }
-
-    fn check(&self) -> Output {
-        let out = self.run(&["check"]);
-        assert!(out.status.success(), "{}", output_text(&out));
-        out
+        let pw = Instance::new(|db| {
+            let mut toml = format!(
+                "database = \"{}\"\nalert_on_first_run = true\n[fetch]\ntimeout_secs = {timeout_secs}\nper_host_interval_ms = 0\n\
+                 [email]\nto = [\"alerts@example.org\"]\n",
+                db.display()
+            );
+            if let Some(s) = smtp {
+                toml.push_str(&format!("smtp = \"{}\"\n", s.url()));
+            }
+            for (i, p) in paths.iter().enumerate() {
+                toml.push_str(&format!(
+                    "[[sources]]\nname = \"page{i}\"\nkind = \"page\"\nurl = \"{}\"\n",
+                    site.url(p)
+                ));
+            }
+            toml
+        });
+        Env { site, pw }
     }
 
     fn log(&self) -> Vec<serde_json::Value> {
-        let out = self.run(&["log", "--json"]);
-        assert!(out.status.success(), "{}", output_text(&out));
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("json line"))
-            .collect()
+        self.json_lines(&["log", "--json"])
     }
 }
 
@@ -204,7 +184,7 @@ fn alerts_wait_in_the_outbox_while_smtp_is_down() {
     );
 
     // The server is back; the retry is due after its backoff: make it due now.
-    let db = env.state.join("state/presswatch.db");
+    let db = env.db();
     let conn = rusqlite::Connection::open(&db).expect("db");
     conn.execute(
         "UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00Z'",
@@ -294,7 +274,7 @@ fn extractor_upgrades_never_alert_and_reextract_rewrites_text() {
     assert_eq!(smtp.wait_for(1, Duration::from_secs(5)).len(), 1);
 
     // Pretend an older extractor stored the text with a menu line in it.
-    let db = env.state.join("state/presswatch.db");
+    let db = env.db();
     let conn = rusqlite::Connection::open(&db).expect("db");
     conn.execute(
         "UPDATE versions SET extractor_version = 0, body = 'Home About us News\n\n' || body",

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::http::{FixtureSite, Response};
 use common::smtp::SmtpServer;
-use common::{TempState, command, output_text};
+use common::{Instance, output_text};
 
 const NETWORK_HTML: &str = include_str!("fixtures/iom/statement-network.html");
 const SLOVENIA_HTML: &str = include_str!("fixtures/iom/statement-slovenia.html");
@@ -37,17 +37,23 @@ fn rss(site: &FixtureSite, items: &[(&str, &str)]) -> String {
 struct World {
     site: FixtureSite,
     smtp: SmtpServer,
-    state: TempState,
-    config: std::path::PathBuf,
+    pw: Instance,
+}
+
+impl std::ops::Deref for World {
+    type Target = Instance;
+    fn deref(&self) -> &Instance {
+        &self.pw
+    }
 }
 
 impl World {
     fn new() -> World {
         let site = FixtureSite::start();
         let smtp = SmtpServer::start();
-        let state = TempState::new();
-        let config = state.write_config(&format!(
-            r#"
+        let pw = Instance::new(|db| {
+            format!(
+                r#"
 database = "{db}"
 schedule = "0 */30 * * * *"
 
@@ -72,33 +78,13 @@ url = "{feed}"
 match = '^{base}/news/'
 profile = "iom"
 "#,
-            db = state.join("state/presswatch.db").display(),
-            smtp = smtp.url(),
-            feed = site.url("/news/rss.xml"),
-            base = regex::escape(&site.base_url()),
-        ));
-        World {
-            site,
-            smtp,
-            state,
-            config,
-        }
-    }
-
-    fn presswatch(&self, args: &[&str]) -> std::process::Output {
-        command()
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .current_dir(self.state.path())
-            .output()
-            .expect("run presswatch")
-    }
-
-    fn check(&self) -> std::process::Output {
-        let out = self.presswatch(&["check"]);
-        assert!(out.status.success(), "check failed:\n{}", output_text(&out));
-        out
+                db = db.display(),
+                smtp = smtp.url(),
+                feed = site.url("/news/rss.xml"),
+                base = regex::escape(&site.base_url()),
+            )
+        });
+        World { site, smtp, pw }
     }
 }
 
@@ -121,7 +107,7 @@ fn baseline_new_changed_removed_story() {
         0,
         "the baseline cycle must not mail"
     );
-    let show = w.presswatch(&["show", &w.site.url(NETWORK_PATH), "--json"]);
+    let show = w.run(&["show", &w.site.url(NETWORK_PATH), "--json"]);
     assert!(show.status.success(), "{}", output_text(&show));
     let v: serde_json::Value = serde_json::from_slice(&show.stdout).expect("show --json");
     assert_eq!(v["version"], 1);
@@ -279,7 +265,7 @@ fn baseline_new_changed_removed_story() {
     assert_eq!(ids.len(), 3, "Message-IDs must be present and unique");
 
     // 5. The change log lists exactly those three changes, newest first.
-    let out = w.presswatch(&["log", "--json"]);
+    let out = w.run(&["log", "--json"]);
     assert!(out.status.success(), "{}", output_text(&out));
     let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -326,7 +312,7 @@ fn baseline_new_changed_removed_story() {
     );
 
     // `diff` shows the edit too.
-    let out = w.presswatch(&["diff", &w.site.url(SLOVENIA_PATH)]);
+    let out = w.run(&["diff", &w.site.url(SLOVENIA_PATH)]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("[-260-]{+281+}"),
         "{}",

@@ -105,3 +105,59 @@ impl Default for TempState {
         TempState::new()
     }
 }
+
+/// One presswatch installation under test: a temporary state directory holding its config
+/// (and, by default, its database at `state/presswatch.db`), run through the real binary.
+pub struct Instance {
+    pub state: TempState,
+    pub config: PathBuf,
+}
+
+impl Instance {
+    /// `config` is given the database path to use and returns the config file's text.
+    pub fn new(config: impl FnOnce(&Path) -> String) -> Instance {
+        let state = TempState::new();
+        let text = config(&state.join("state/presswatch.db"));
+        let config = state.write_config(&text);
+        Instance { state, config }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.state.join("state/presswatch.db")
+    }
+
+    /// `presswatch --config CONFIG ARGS...`, run in the state directory.
+    pub fn run(&self, args: &[&str]) -> Output {
+        command()
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .current_dir(self.state.path())
+            .output()
+            .unwrap_or_else(|e| panic!("failed to run {}: {e}", bin().display()))
+    }
+
+    /// One `check` cycle, which must succeed.
+    pub fn check(&self) -> Output {
+        let out = self.run(&["check"]);
+        assert!(out.status.success(), "check failed:\n{}", output_text(&out));
+        out
+    }
+
+    /// A command printing one JSON object per line (`log --json`, `outbox --json`).
+    pub fn json_lines(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        let out = self.run(args);
+        assert!(out.status.success(), "{}", output_text(&out));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    /// `show URL --json`.
+    pub fn show_json(&self, url: &str) -> serde_json::Value {
+        let out = self.run(&["show", url, "--json"]);
+        assert!(out.status.success(), "{}", output_text(&out));
+        serde_json::from_slice(&out.stdout).expect("show --json prints JSON")
+    }
+}
