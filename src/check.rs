@@ -128,6 +128,8 @@ pub struct CycleReport {
     pub failed: usize,
     /// One line per failure: URL and reason.
     pub failures: Vec<String>,
+    /// Failed page checks and discoveries by kind ("timeout", "http-5xx", "extraction", ...).
+    pub failure_kinds: std::collections::BTreeMap<&'static str, usize>,
     pub interrupted: bool,
 }
 
@@ -138,7 +140,8 @@ enum PageOutcome {
     Skipped,
     Unchanged,
     Change(ChangeKind),
-    Failed(String),
+    /// Kind (for metrics) and a line naming the URL.
+    Failed(&'static str, String),
 }
 
 /// Run one cycle over the configured sources (or one of them).
@@ -163,6 +166,9 @@ pub async fn run_cycle(ctx: &Context, opts: &CycleOptions) -> CycleReport {
         total.removed += r.removed;
         total.failed += r.failed;
         total.failures.extend(r.failures);
+        for (k, n) in r.failure_kinds {
+            *total.failure_kinds.entry(k).or_default() += n;
+        }
         total.interrupted |= r.interrupted;
     }
     // Host health (Retry-After pauses, circuit breaker) outlives this process.
@@ -220,6 +226,7 @@ async fn run_source(ctx: &Context, source: &Source, all: bool) -> CycleReport {
         Err(e) => {
             tracing::warn!(source = %source.name, "{e}");
             report.failed += 1;
+            *report.failure_kinds.entry("discovery").or_default() += 1;
             report.failures.push(e);
             Found::default()
         }
@@ -273,7 +280,8 @@ async fn run_source(ctx: &Context, source: &Source, all: bool) -> CycleReport {
             PageOutcome::Change(ChangeKind::Changed) => report.changed += 1,
             PageOutcome::Change(ChangeKind::Removed) => report.removed += 1,
             PageOutcome::Skipped => report.pages_checked -= 1,
-            PageOutcome::Failed(reason) => {
+            PageOutcome::Failed(kind, reason) => {
+                *report.failure_kinds.entry(kind).or_default() += 1;
                 tracing::warn!(source = %source.name, url = %page.url, "{reason}");
                 report.failed += 1;
                 report.failures.push(reason);
@@ -466,7 +474,7 @@ async fn check_page(
         Ok(Some(r)) => r,
         Ok(None) => return PageOutcome::Skipped,
         Err(e) => {
-            return PageOutcome::Failed(format!("{}: {e}", page.url));
+            return PageOutcome::Failed("other", format!("{}: {e}", page.url));
         }
     };
     let outcome = match &result {
@@ -482,13 +490,16 @@ async fn check_page(
             if page.removed {
                 PageOutcome::Unchanged
             } else {
-                PageOutcome::Failed(format!(
-                    "GET {}: HTTP {status} (recorded as removed if it persists at the next check)",
-                    page.url
-                ))
+                PageOutcome::Failed(
+                    "gone",
+                    format!(
+                        "GET {}: HTTP {status} (recorded as removed if it persists at the next check)",
+                        page.url
+                    ),
+                )
             }
         }
-        CheckResult::Failed { reason, .. } => PageOutcome::Failed(reason.clone()),
+        CheckResult::Failed { kind, reason, .. } => PageOutcome::Failed(kind, reason.clone()),
     };
     // When is it due again? Scheduling data only: losing it to a crash makes the page due now.
     let published = match &result {
@@ -516,8 +527,8 @@ async fn check_page(
     .await;
     match committed {
         Ok(Ok(())) => outcome,
-        Ok(Err(e)) => PageOutcome::Failed(format!("{}: not recorded: {e}", page.url)),
-        Err(e) => PageOutcome::Failed(format!("{}: not recorded: {e}", page.url)),
+        Ok(Err(e)) => PageOutcome::Failed("store", format!("{}: not recorded: {e}", page.url)),
+        Err(e) => PageOutcome::Failed("store", format!("{}: not recorded: {e}", page.url)),
     }
 }
 
@@ -602,9 +613,10 @@ async fn decide(
             published: published.clone(),
         })
     };
-    let failed = |reason: String| {
+    let failed = |kind: &'static str, reason: String| {
         decided(
             CheckResult::Failed {
+                kind,
                 reason,
                 suspect_hash: None,
             },
@@ -631,7 +643,7 @@ async fn decide(
         (fetched, Some(article))
     } else {
         match ctx.fetcher.get(&url, validators).await {
-            Err(e) => return Ok(failed(e.to_string())),
+            Err(e) => return Ok(failed(e.kind(), e.to_string())),
             Ok(Outcome::NotModified) => {
                 return Ok(decided(
                     CheckResult::Unchanged {
@@ -697,7 +709,8 @@ async fn judge(
     fetched: crate::fetch::Fetched,
     from_feed: Option<extract::Article>,
 ) -> anyhow::Result<CheckResult> {
-    let failed = |reason: String| CheckResult::Failed {
+    let failed = |kind: &'static str, reason: String| CheckResult::Failed {
+        kind,
         reason,
         suspect_hash: None,
     };
@@ -713,16 +726,22 @@ async fn judge(
         });
     }
     if from_feed.is_none() && !is_html(fetched.content_type.as_deref()) {
-        return Ok(failed(format!(
-            "GET {}: not an HTML page (Content-Type: {})",
-            page.url,
-            fetched.content_type.as_deref().unwrap_or("?")
-        )));
+        return Ok(failed(
+            "not-html",
+            format!(
+                "GET {}: not an HTML page (Content-Type: {})",
+                page.url,
+                fetched.content_type.as_deref().unwrap_or("?")
+            ),
+        ));
     }
 
     let article = match from_feed {
         Some(a) if a.body.trim().is_empty() => {
-            return Ok(failed(format!("{}: the feed entry has no text", page.url)));
+            return Ok(failed(
+                "extraction",
+                format!("{}: the feed entry has no text", page.url),
+            ));
         }
         Some(a) => a,
         None => match extract_async(
@@ -734,14 +753,22 @@ async fn judge(
         .await?
         {
             Ok(a) => a,
-            Err(e) => return Ok(failed(format!("{}: extraction failed: {e}", page.url))),
+            Err(e) => {
+                return Ok(failed(
+                    "extraction",
+                    format!("{}: extraction failed: {e}", page.url),
+                ));
+            }
         },
     };
     if looks_like_error_page(&article.title) {
-        return Ok(failed(format!(
-            "{}: looks like an error page (title {:?})",
-            page.url, article.title
-        )));
+        return Ok(failed(
+            "error-page",
+            format!(
+                "{}: looks like an error page (title {:?})",
+                page.url, article.title
+            ),
+        ));
     }
     let new_text = comparable_text(&article.title, &article.body, &source.ignore);
     let hash = words_hash(&new_text);
@@ -804,6 +831,7 @@ async fn judge(
         && page.suspect_hash.as_deref() != Some(hash.as_str())
     {
         return Ok(CheckResult::Failed {
+            kind: "shrank",
             reason: format!(
                 "{}: extracted text shrank from {old_words} to {new_words} words; stored only if the next check confirms it",
                 page.url
@@ -976,6 +1004,7 @@ mod tests {
         assert_eq!(at(&p, Some("2018-12-10")), "2026-11-23T12:00:00Z");
         // Failing pages back off (15 min ±20 % first).
         let failed = CheckResult::Failed {
+            kind: "other",
             reason: "x".into(),
             suspect_hash: None,
         };

@@ -239,6 +239,8 @@ pub enum CheckResult {
     },
     /// The check failed (timeout, 5xx, error page, empty or suspect extraction).
     Failed {
+        /// Short kind for metrics ("timeout", "http-5xx", "extraction", ...).
+        kind: &'static str,
         reason: String,
         /// Hash of a suspiciously short extraction, remembered to confirm on the next check.
         suspect_hash: Option<String>,
@@ -905,7 +907,11 @@ impl Store {
                         None => Ok(None),
                     }
                 }
-                CheckResult::Failed { reason, suspect_hash } => {
+                CheckResult::Failed {
+                    reason,
+                    suspect_hash,
+                    ..
+                } => {
                     exec(tx,
                         "UPDATE pages SET last_check_at = ?2, last_status = 'failed', last_error = ?3,
                            fail_count = fail_count + 1, suspect_hash = ?4

@@ -589,6 +589,7 @@ async fn metrics_expose_cycles_changes_failures_and_outbox() {
             "GET https://x/a: timed out after 30s".into(),
             "GET https://x/b: HTTP 503".into(),
         ],
+        failure_kinds: [("timeout", 1), ("http-5xx", 1)].into_iter().collect(),
         ..Default::default()
     };
     srv.metrics

@@ -36,52 +36,25 @@ struct StatusLabel {
     status: &'static str,
 }
 
-/// Every failure kind [`failure_kind`] returns, so each series exists from the start.
+/// Every failure kind a cycle reports (`FetchError::kind` and the check's own), so each
+/// series exists from the start.
 pub const FAILURE_KINDS: &[&str] = &[
     "timeout",
     "connect",
     "http-5xx",
     "http-status",
     "too-large",
+    "robots",
+    "host-paused",
+    "gone",
     "not-html",
     "extraction",
     "error-page",
     "shrank",
     "store",
-    "source",
+    "discovery",
     "other",
 ];
-
-/// Classify a failure line of [`CycleReport::failures`] (loosely, by its wording).
-pub fn failure_kind(line: &str) -> &'static str {
-    if line.starts_with("source ") {
-        "source"
-    } else if line.contains("timed out") {
-        "timeout"
-    } else if line.contains("cannot connect") {
-        "connect"
-    } else if let Some(i) = line.find(": HTTP ") {
-        if line[i + 7..].starts_with('5') {
-            "http-5xx"
-        } else {
-            "http-status"
-        }
-    } else if line.contains("larger than") {
-        "too-large"
-    } else if line.contains("not an HTML page") {
-        "not-html"
-    } else if line.contains("extraction") || line.contains("extracted nothing") {
-        "extraction"
-    } else if line.contains("error page") {
-        "error-page"
-    } else if line.contains("shrank") {
-        "shrank"
-    } else if line.contains("not recorded") || line.contains("database") {
-        "store"
-    } else {
-        "other"
-    }
-}
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -162,12 +135,10 @@ impl Metrics {
             self.interrupted.inc();
         }
         self.pages_checked.inc_by(report.pages_checked as u64);
-        for line in &report.failures {
+        for (kind, n) in &report.failure_kinds {
             self.failures
-                .get_or_create(&KindLabel {
-                    kind: failure_kind(line),
-                })
-                .inc();
+                .get_or_create(&KindLabel { kind })
+                .inc_by(*n as u64);
         }
         for (kind, n) in [
             ("new", report.new),
@@ -203,28 +174,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn failure_kinds_from_report_lines() {
-        assert_eq!(
-            failure_kind("GET https://x/a: timed out after 30s"),
-            "timeout"
-        );
-        assert_eq!(failure_kind("GET https://x/a: HTTP 503"), "http-5xx");
-        assert_eq!(failure_kind("GET https://x/a: HTTP 403"), "http-status");
-        assert_eq!(
-            failure_kind("source iom: GET https://x/: HTTP 500"),
-            "source"
-        );
-        assert_eq!(
-            failure_kind("https://x/a: looks like an error page (title \"x\")"),
-            "error-page"
-        );
-        assert_eq!(failure_kind("something else"), "other");
-        for k in FAILURE_KINDS {
-            assert!(!k.is_empty());
-        }
-    }
-
-    #[test]
     fn encodes_names() {
         let m = Metrics::new();
         let report = CycleReport {
@@ -232,6 +181,7 @@ mod tests {
             changed: 1,
             failed: 1,
             failures: vec!["GET https://x/a: HTTP 503".into()],
+            failure_kinds: [("http-5xx", 1)].into_iter().collect(),
             ..Default::default()
         };
         m.record_cycle(&report, Duration::from_millis(1500), 1.0);
