@@ -161,6 +161,9 @@ pub struct EmailConfig {
     pub retry_secs: u64,
     /// A permanent (5xx) refusal this many times marks the alert failed.
     pub max_attempts: u32,
+    /// Extra root certificate(s) (PEM) trusted for the SMTP server, besides the public roots:
+    /// for a private or corporate mail server with its own CA.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// How alerts of a source are batched.
@@ -233,6 +236,7 @@ impl Default for EmailConfig {
             digest: "off".to_string(),
             retry_secs: 30,
             max_attempts: 3,
+            ca_file: None,
         }
     }
 }
@@ -472,6 +476,16 @@ pub fn parse(
                 format!("email.smtp: {smtp:?} is not an smtp:// or smtps:// URL with a host"),
             ));
         }
+    }
+
+    if let Some(ca_file) = &cfg.email.ca_file {
+        crate::notify::read_ca_file(ca_file).map_err(|e| {
+            fail(
+                "PRESSWATCH_EMAIL_CA_FILE",
+                key_span(text, "ca_file"),
+                format!("email.ca_file: {e}"),
+            )
+        })?;
     }
 
     if let Some(listen) = &cfg.web.listen
@@ -784,6 +798,9 @@ fn apply_env(cfg: &mut Config, env: &BTreeMap<String, String>) -> Result<(), Con
             "PRESSWATCH_EMAIL_SMTP" => {
                 cfg.email.smtp = Some(value.clone()).filter(|v| !v.trim().is_empty())
             }
+            "PRESSWATCH_EMAIL_CA_FILE" => {
+                cfg.email.ca_file = Some(PathBuf::from(value)).filter(|_| !value.trim().is_empty())
+            }
             other => {
                 return Err(ConfigError {
                     location: format!("environment variable {other}"),
@@ -906,5 +923,55 @@ match = '^https://www\.iom\.int/news/'
         env.remove("PRESSWATCH_FETCH_CONCURRENCY");
         env.insert("PRESSWATCH_NOPE".to_string(), "1".to_string());
         assert!(parse(Path::new("t.toml"), GOOD, &env).is_err());
+    }
+
+    #[test]
+    fn ca_file_must_be_a_readable_certificate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let with = |path: &Path| {
+            GOOD.replace(
+                "to = [\"a@example.org\"]\n",
+                &format!(
+                    "to = [\"a@example.org\"]\nca_file = {:?}\n",
+                    path.display().to_string()
+                ),
+            )
+        };
+        let missing = dir.path().join("missing-ca.pem");
+        let e = p(&with(&missing)).expect_err("missing ca_file");
+        let s = e.to_string();
+        assert!(s.starts_with("t.toml:7: email.ca_file:"), "{s}");
+        assert!(s.contains("missing-ca.pem") && !s.contains('\n'), "{s}");
+
+        let not_pem = dir.path().join("not.pem");
+        std::fs::write(&not_pem, "hello").expect("write");
+        let e = p(&with(&not_pem)).expect_err("not a certificate");
+        assert!(e.to_string().contains("not.pem: no PEM certificate"), "{e}");
+
+        let good = dir.path().join("ca.pem");
+        let cert =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+        std::fs::write(&good, cert.cert.pem()).expect("write");
+        let c = p(&with(&good)).expect("valid");
+        assert_eq!(c.email.ca_file.as_deref(), Some(good.as_path()));
+
+        // From the environment, reported as such.
+        let mut env = BTreeMap::new();
+        env.insert(
+            "PRESSWATCH_EMAIL_CA_FILE".to_string(),
+            missing.display().to_string(),
+        );
+        let e = parse(Path::new("t.toml"), GOOD, &env).expect_err("missing ca_file");
+        assert!(
+            e.to_string()
+                .starts_with("environment variable PRESSWATCH_EMAIL_CA_FILE: email.ca_file:"),
+            "{e}"
+        );
+        env.insert(
+            "PRESSWATCH_EMAIL_CA_FILE".to_string(),
+            good.display().to_string(),
+        );
+        let c = parse(Path::new("t.toml"), GOOD, &env).expect("valid");
+        assert_eq!(c.email.ca_file.as_deref(), Some(good.as_path()));
     }
 }

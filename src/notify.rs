@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::EmailConfig;
@@ -290,22 +291,51 @@ pub enum Transport {
 impl Transport {
     /// From the `[email]` config; credentials from the URL or `PRESSWATCH_SMTP_USER` /
     /// `PRESSWATCH_SMTP_PASSWORD`.
+    ///
+    /// The URL says how TLS is used (lettre's `from_url`): `smtps://` is TLS from the first byte,
+    /// `smtp://...?tls=required` must upgrade with STARTTLS, plain `smtp://` sends in the clear.
+    /// With `[email] ca_file`, the certificates in it are trusted too (besides the public roots),
+    /// and a plain `smtp://` upgrades with STARTTLS when the server offers it.
     pub fn from_config(email: &EmailConfig, state_dir: &Path) -> Result<Transport, NotifyError> {
         let Some(url) = &email.smtp else {
             return Ok(Transport::Files(state_dir.join("outbox")));
         };
         let parsed = url::Url::parse(url)
             .map_err(|e| NotifyError::Config(format!("invalid smtp URL: {e}")))?;
-        let host = format!(
-            "{}:{}",
-            parsed.host_str().unwrap_or_default(),
-            parsed
-                .port()
-                .unwrap_or(if parsed.scheme() == "smtps" { 465 } else { 25 })
-        );
+        let tls_mode = parsed
+            .query_pairs()
+            .find(|(k, _)| k == "tls")
+            .map(|(_, v)| v.into_owned());
+        let domain = parsed.host_str().unwrap_or_default().to_string();
+        // The default ports lettre uses for each mode.
+        let default_port = match (parsed.scheme(), tls_mode.as_deref()) {
+            ("smtps", _) => 465,
+            (_, Some(_)) => 587,
+            _ => 25,
+        };
+        let host = format!("{domain}:{}", parsed.port().unwrap_or(default_port));
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| NotifyError::Config(format!("smtp {host}: {e}")))?
             .timeout(Some(Duration::from_secs(30)));
+        if let Some(ca_file) = &email.ca_file {
+            let cert =
+                read_ca_file(ca_file).map_err(|e| NotifyError::Config(format!("ca_file {e}")))?;
+            let params = TlsParameters::builder(domain)
+                .add_root_certificate(cert)
+                .build()
+                .map_err(|e| {
+                    NotifyError::Config(format!(
+                        "ca_file {}: not usable: {}",
+                        ca_file.display(),
+                        one_line(&e)
+                    ))
+                })?;
+            builder = builder.tls(match (parsed.scheme(), tls_mode.as_deref()) {
+                ("smtps", _) => Tls::Wrapper(params),
+                (_, Some("required")) => Tls::Required(params),
+                _ => Tls::Opportunistic(params),
+            });
+        }
         let user = std::env::var("PRESSWATCH_SMTP_USER")
             .ok()
             .or_else(|| Some(parsed.username().to_string()).filter(|u| !u.is_empty()));
@@ -359,18 +389,70 @@ impl Transport {
     }
 }
 
+/// The root certificate(s) of `[email] ca_file`: PEM, at least one certificate, each usable as
+/// a trust anchor. The error names the file, on one line.
+pub fn read_ca_file(path: &Path) -> Result<Certificate, String> {
+    let name = path.display();
+    let pem = std::fs::read(path).map_err(|e| format!("{name}: cannot read it: {e}"))?;
+    if !pem
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(format!(
+            "{name}: no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)"
+        ));
+    }
+    let cert = Certificate::from_pem(&pem)
+        .map_err(|e| format!("{name}: invalid PEM certificate: {}", one_line(&e)))?;
+    // Adding it to a root store parses each certificate: a garbled one fails here, not at send.
+    TlsParameters::builder("localhost".into())
+        .add_root_certificate(cert.clone())
+        .build()
+        .map_err(|e| format!("{name}: invalid certificate: {}", one_line(&e)))?;
+    Ok(cert)
+}
+
 fn one_line(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(inner) = src {
         let t = inner.to_string();
         if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
+            // lettre's connection errors repeat their own kind in the source's text
+            // ("Connection error: Connection error: ..."); keep the kind once.
+            let t = match s.split_once(": ") {
+                Some((kind, _)) => t
+                    .strip_prefix(&format!("{kind}: "))
+                    .unwrap_or(&t)
+                    .to_string(),
+                None => t.strip_prefix(&format!("{s}: ")).unwrap_or(&t).to_string(),
+            };
+            if !s.contains(&t) {
+                s.push_str(": ");
+                s.push_str(&t);
+            }
         }
         src = inner.source();
     }
     s.replace(['\r', '\n'], " ")
+}
+
+/// Whether a rustls error (a refused certificate, a failed handshake) sits anywhere in the
+/// chain. lettre reports those as connection errors, not `is_tls()`.
+fn tls_error_in_chain(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(inner) = src {
+        if inner.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = inner.downcast_ref::<std::io::Error>()
+            && io.get_ref().is_some_and(|i| i.is::<rustls::Error>())
+        {
+            return true;
+        }
+        src = inner.source();
+    }
+    false
 }
 
 struct SendError {
@@ -598,7 +680,7 @@ fn describe_smtp_error(e: &lettre::transport::smtp::Error) -> String {
     let detail = one_line(e);
     let lower = detail.to_lowercase();
     let code = e.status().map(|c| c.to_string());
-    if e.is_tls() {
+    if e.is_tls() || tls_error_in_chain(e) {
         format!("TLS failed: {detail}")
     } else if e.is_timeout() {
         format!("timed out: {detail}")

@@ -28,7 +28,7 @@ use scraper::{Html, Selector};
 use unicode_normalization::UnicodeNormalization;
 
 /// Bump whenever extraction output may change for the same HTML.
-pub const EXTRACTOR_VERSION: u32 = 2;
+pub const EXTRACTOR_VERSION: u32 = 3;
 
 /// The extracted statement.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -76,7 +76,7 @@ pub fn extract_for_source(
     // so pathological nesting is flattened first (text is kept).
     // Memory grows with input size: very large pages are cut.
     let html = sanitize::cap_len(html, sanitize::MAX_HTML_BYTES);
-    let html = sanitize::prepare(html, sanitize::MAX_DEPTH);
+    let html = sanitize::prepare(html, sanitize::MAX_DEPTH, body_selector.is_none());
     let doc = Html::parse_document(&html);
 
     if let Some(sel) = body_selector {

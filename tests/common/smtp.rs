@@ -1,6 +1,7 @@
-//! `SmtpServer`: a small but real plain-text SMTP server (RFC 5321 subset) on
-//! 127.0.0.1, one OS thread per connection, with failure injection and
-//! optional AUTH PLAIN/LOGIN. Enough for lettre's SMTP client (incl. pooling).
+//! `SmtpServer`: a small but real SMTP server (RFC 5321 subset) on 127.0.0.1,
+//! one OS thread per connection, with failure injection, optional AUTH
+//! PLAIN/LOGIN and optional TLS (STARTTLS or implicit TLS, rustls with a test CA
+//! made by rcgen). Enough for lettre's SMTP client (incl. pooling).
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -24,6 +25,114 @@ pub struct ReceivedMail {
     pub auth_user: Option<String>,
     /// Sequence number (1-based) of the connection that delivered it.
     pub connection: usize,
+    /// Whether the message came over TLS (implicit, or after STARTTLS).
+    pub tls: bool,
+}
+
+/// How a TLS test server speaks TLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain text first; `250-STARTTLS` advertised, the connection upgrades on
+    /// `STARTTLS`. AUTH and MAIL before the upgrade get `530 5.7.0`.
+    StartTls,
+    /// TLS from the first byte (SMTPS, port 465 style).
+    Implicit,
+}
+
+/// A test CA and a server certificate it signed for `localhost` and `127.0.0.1`.
+struct TestPki {
+    ca_pem: String,
+    config: Arc<rustls::ServerConfig>,
+}
+
+impl TestPki {
+    fn new() -> TestPki {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "presswatch test CA");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("ca key"))
+            .expect("self-sign the test CA");
+        let leaf_key = KeyPair::generate().expect("server key");
+        let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .expect("server params")
+            .signed_by(&leaf_key, &ca)
+            .expect("sign the server certificate");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(
+            rustls::pki_types::PrivatePkcs8KeyDer::from(leaf_key.serialize_der()),
+        );
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)
+            .expect("server certificate");
+        TestPki {
+            ca_pem: ca.pem(),
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// The connection: plain TCP, or TLS over it.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+    /// Only while switching from plain to TLS.
+    Gone,
+}
+
+impl Conn {
+    fn tls(config: &Arc<rustls::ServerConfig>, tcp: TcpStream) -> io::Result<Conn> {
+        let conn = rustls::ServerConnection::new(config.clone()).map_err(io::Error::other)?;
+        Ok(Conn::Tls(Box::new(rustls::StreamOwned::new(conn, tcp))))
+    }
+
+    fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Conn::Plain(t) => Some(t),
+            Conn::Tls(s) => Some(&s.sock),
+            Conn::Gone => None,
+        }
+    }
+
+    fn is_tls(&self) -> bool {
+        matches!(self, Conn::Tls(_))
+    }
+}
+
+fn gone() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "connection gone")
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(t) => t.read(buf),
+            Conn::Tls(s) => s.read(buf),
+            Conn::Gone => Err(gone()),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(t) => t.write(buf),
+            Conn::Tls(s) => s.write(buf),
+            Conn::Gone => Err(gone()),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Conn::Plain(t) => t.flush(),
+            Conn::Tls(s) => s.flush(),
+            Conn::Gone => Err(gone()),
+        }
+    }
 }
 
 impl ReceivedMail {
@@ -50,12 +159,15 @@ struct State {
     connections: usize,
     data_attempts: usize,
     commands: Vec<String>,
+    tls_handshakes: usize,
+    tls_failures: Vec<String>,
     streams: Vec<TcpStream>,
 }
 
 struct Shared {
     state: Mutex<State>,
     stop: AtomicBool,
+    tls: Option<(TlsMode, Arc<rustls::ServerConfig>)>,
 }
 
 impl Shared {
@@ -69,6 +181,7 @@ pub struct SmtpServer {
     port: u16,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    ca_pem: Option<String>,
 }
 
 const HOSTNAME: &str = "smtp.presswatch.test";
@@ -76,24 +189,37 @@ const HOSTNAME: &str = "smtp.presswatch.test";
 impl SmtpServer {
     /// Start without authentication (AUTH not advertised).
     pub fn start() -> SmtpServer {
-        SmtpServer::start_inner(None)
+        SmtpServer::start_inner(None, None)
     }
 
     /// Start requiring AUTH (PLAIN or LOGIN) with these credentials before
     /// MAIL FROM; advertises `AUTH PLAIN LOGIN`.
     pub fn with_auth(user: &str, pass: &str) -> SmtpServer {
-        SmtpServer::start_inner(Some((user.to_string(), pass.to_string())))
+        SmtpServer::start_inner(Some((user.to_string(), pass.to_string())), None)
     }
 
-    fn start_inner(auth: Option<(String, String)>) -> SmtpServer {
+    /// Start speaking TLS (`mode`) without authentication, with a fresh test CA
+    /// and a certificate for `localhost` / `127.0.0.1`; see [`SmtpServer::ca_pem`].
+    pub fn start_tls(mode: TlsMode) -> SmtpServer {
+        SmtpServer::start_inner(None, Some(mode))
+    }
+
+    /// [`SmtpServer::with_auth`] and [`SmtpServer::start_tls`] together.
+    pub fn with_auth_tls(mode: TlsMode, user: &str, pass: &str) -> SmtpServer {
+        SmtpServer::start_inner(Some((user.to_string(), pass.to_string())), Some(mode))
+    }
+
+    fn start_inner(auth: Option<(String, String)>, tls: Option<TlsMode>) -> SmtpServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind smtp");
         let port = listener.local_addr().expect("local_addr").port();
+        let pki = tls.map(|_| TestPki::new());
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 auth,
                 ..State::default()
             }),
             stop: AtomicBool::new(false),
+            tls: tls.zip(pki.as_ref().map(|p| p.config.clone())),
         });
         let sh = shared.clone();
         let thread = std::thread::Builder::new()
@@ -104,7 +230,25 @@ impl SmtpServer {
             port,
             shared,
             thread: Some(thread),
+            ca_pem: pki.map(|p| p.ca_pem),
         }
+    }
+
+    /// PEM of the CA that signed the server certificate (TLS servers only).
+    pub fn ca_pem(&self) -> &str {
+        self.ca_pem
+            .as_deref()
+            .expect("ca_pem: this server was not started with TLS")
+    }
+
+    /// TLS handshakes completed (implicit or after STARTTLS).
+    pub fn tls_handshakes(&self) -> usize {
+        self.shared.lock().tls_handshakes
+    }
+
+    /// Why TLS handshakes failed (e.g. the client did not trust the certificate).
+    pub fn tls_failures(&self) -> Vec<String> {
+        self.shared.lock().tls_failures.clone()
     }
 
     pub fn port(&self) -> u16 {
@@ -245,7 +389,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 }
 
 struct Session {
-    stream: TcpStream,
+    stream: Conn,
     buf: Vec<u8>,
     shared: Arc<Shared>,
     id: usize,
@@ -276,6 +420,10 @@ impl Session {
     fn new(stream: TcpStream, shared: Arc<Shared>, id: usize) -> io::Result<Session> {
         // Safety net against leaked threads; tests finish long before this.
         stream.set_read_timeout(Some(Duration::from_secs(300)))?;
+        let stream = match &shared.tls {
+            Some((TlsMode::Implicit, config)) => Conn::tls(config, stream)?,
+            _ => Conn::Plain(stream),
+        };
         Ok(Session {
             stream,
             buf: Vec::new(),
@@ -322,7 +470,61 @@ impl Session {
         self.rcpt_to.clear();
     }
 
+    /// Finish the TLS handshake (if the connection is TLS and it is pending),
+    /// recording the outcome.
+    fn handshake(&mut self) -> io::Result<()> {
+        let Conn::Tls(s) = &mut self.stream else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        while s.conn.is_handshaking() {
+            if let Err(e) = s.conn.complete_io(&mut s.sock) {
+                result = Err(e);
+                break;
+            }
+        }
+        let mut st = self.shared.lock();
+        match result {
+            Ok(()) => {
+                st.tls_handshakes += 1;
+                Ok(())
+            }
+            Err(e) => {
+                st.tls_failures.push(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// STARTTLS offered, not yet taken: AUTH and MAIL must wait.
+    fn needs_starttls(&self) -> bool {
+        matches!(self.shared.tls, Some((TlsMode::StartTls, _))) && !self.stream.is_tls()
+    }
+
+    fn starttls(&mut self) -> io::Result<()> {
+        let config = match &self.shared.tls {
+            Some((TlsMode::StartTls, config)) => config.clone(),
+            _ => return self.reply("502 5.5.1 STARTTLS not supported"),
+        };
+        if self.stream.is_tls() {
+            return self.reply("503 5.5.1 TLS already active");
+        }
+        self.reply("220 2.0.0 Ready to start TLS")?;
+        // RFC 3207: anything pipelined after STARTTLS is discarded, and the
+        // session starts over (EHLO again, no authentication).
+        self.buf.clear();
+        self.greeted = false;
+        self.user = None;
+        self.reset();
+        let Conn::Plain(tcp) = std::mem::replace(&mut self.stream, Conn::Gone) else {
+            return Err(gone());
+        };
+        self.stream = Conn::tls(&config, tcp)?;
+        self.handshake()
+    }
+
     fn run(&mut self) -> io::Result<()> {
+        self.handshake()?;
         self.reply(&format!("220 {HOSTNAME} ESMTP presswatch-test ready"))?;
         while let Some(line) = self.read_text_line()? {
             let (verb, arg) = match line.split_once(' ') {
@@ -345,6 +547,9 @@ impl Session {
                         "SMTPUTF8".to_string(),
                         "SIZE 52428800".to_string(),
                     ];
+                    if self.needs_starttls() {
+                        lines.push("STARTTLS".to_string());
+                    }
                     if self.shared.lock().auth.is_some() {
                         lines.push("AUTH PLAIN LOGIN".to_string());
                     }
@@ -361,11 +566,16 @@ impl Session {
                     self.greeted = true;
                     self.reply(&format!("250 {HOSTNAME}"))?;
                 }
+                "AUTH" if self.needs_starttls() => {
+                    self.reply("530 5.7.0 Must issue a STARTTLS command first")?
+                }
                 "AUTH" => self.auth(&arg)?,
                 "MAIL" => {
                     let required = self.shared.lock().auth.is_some();
                     if !self.greeted {
                         self.reply("503 5.5.1 Send EHLO/HELO first")?;
+                    } else if self.needs_starttls() {
+                        self.reply("530 5.7.0 Must issue a STARTTLS command first")?;
                     } else if required && self.user.is_none() {
                         self.reply("530 5.7.0 Authentication required")?;
                     } else if self.mail_from.is_some() {
@@ -419,6 +629,7 @@ impl Session {
                                 data,
                                 auth_user: self.user.clone(),
                                 connection: self.id,
+                                tls: self.stream.is_tls(),
                             });
                         }
                         code
@@ -434,10 +645,16 @@ impl Session {
                 "VRFY" => self.reply("252 2.5.2 Cannot VRFY user")?,
                 "QUIT" => {
                     self.reply("221 2.0.0 Bye")?;
-                    let _ = self.stream.shutdown(Shutdown::Both);
+                    if let Conn::Tls(s) = &mut self.stream {
+                        s.conn.send_close_notify();
+                        let _ = s.flush();
+                    }
+                    if let Some(tcp) = self.stream.tcp() {
+                        let _ = tcp.shutdown(Shutdown::Both);
+                    }
                     return Ok(());
                 }
-                "STARTTLS" => self.reply("502 5.5.1 STARTTLS not supported")?,
+                "STARTTLS" => self.starttls()?,
                 _ => self.reply("500 5.5.2 Command unrecognized")?,
             }
         }
