@@ -12,6 +12,10 @@
 //! of each page's median of several runs); `scripts/bench-extract.sh` parses
 //! it to compare with trafilatura.
 
+// The same allocator as the `presswatch` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use presswatch::extract;
 use std::hint::black_box;

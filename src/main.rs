@@ -12,6 +12,11 @@ use presswatch::config::{self, Config};
 use presswatch::store::{ChangeKind, LogFilter, Store};
 use presswatch::{diff, extract, schedule, util};
 
+// Parsing a page allocates many small nodes and strings; mimalloc makes
+// extraction about 8% faster than the system allocator (benches/extract.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "presswatch",

@@ -124,8 +124,8 @@ fn class_weight(el: &Element) -> f64 {
 
 /// `form` is not here: ASP.NET pages wrap the whole page in one; forms are
 /// handled by the conditional cleaning instead.
-const JUNK_TAGS: &[&str] = &["nav", "header", "footer", "aside", "figcaption", "menu"];
-const JUNK_ROLES: &[&str] = &[
+pub(crate) const JUNK_TAGS: &[&str] = &["nav", "header", "footer", "aside", "figcaption", "menu"];
+pub(crate) const JUNK_ROLES: &[&str] = &[
     "navigation",
     "banner",
     "contentinfo",
@@ -566,8 +566,9 @@ fn dom_body_with(doc: &Html, title: &str, strict: bool) -> String {
 }
 
 /// The longest JSON-LD `articleBody`, rendered as text.
-fn json_ld_body(doc: &Html, title: &str) -> String {
-    let Some(raw) = meta::json_ld_strings(doc, "articleBody")
+fn json_ld_body(meta: &meta::Meta, title: &str) -> String {
+    let Some(raw) = meta
+        .json_ld_strings("articleBody")
         .into_iter()
         .max_by_key(|s| s.len())
     else {
@@ -589,9 +590,9 @@ fn json_ld_body(doc: &Html, title: &str) -> String {
     super::finish_body(blocks, title, None)
 }
 
-pub(crate) fn extract_body(doc: &Html, title: &str) -> String {
+pub(crate) fn extract_body(doc: &Html, meta: &meta::Meta, title: &str) -> String {
     let dom = dom_body(doc, title);
-    let ld = json_ld_body(doc, title);
+    let ld = json_ld_body(meta, title);
     let dom_len = dom.chars().count();
     let ld_len = ld.chars().count();
     if ld_len >= 250 && ld_len * 10 >= dom_len * 6 {

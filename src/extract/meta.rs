@@ -1,4 +1,10 @@
 //! Title and publication date.
+//!
+//! [`Meta::scan`] collects, in one walk over the document, every element the
+//! metadata rules read (`<meta>`, JSON-LD scripts, `h1`, `title`,
+//! `[itemprop=datePublished]`, `time[datetime]`), and parses the JSON-LD
+//! blocks once; [`title`] and [`published`] then look only there. Profile
+//! selectors are still matched against the whole document.
 
 use super::dates;
 use super::profiles::Profile;
@@ -20,12 +26,107 @@ fn first_text(doc: &Html, selector: &str) -> Option<String> {
     doc.select(&s).map(|e| text_of(&e)).find(|t| !t.is_empty())
 }
 
-fn first_attr(doc: &Html, selector: &str, attr: &str) -> Option<String> {
-    let s = sel(selector)?;
-    doc.select(&s)
-        .filter_map(|e| e.attr(attr))
-        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
-        .find(|v| !v.is_empty())
+fn collapsed(v: &str) -> String {
+    v.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `<meta>` tags (attribute, value) giving the title, in order of preference.
+pub(crate) const TITLE_METAS: &[(&str, &str)] = &[("property", "og:title"), ("name", "og:title")];
+
+/// `<meta>` tags (attribute, value) giving the publication date, in order of preference.
+pub(crate) const DATE_METAS: &[(&str, &str)] = &[
+    ("property", "article:published_time"),
+    ("name", "article:published_time"),
+    ("itemprop", "datePublished"),
+    ("name", "dcterms.date"),
+    ("name", "DC.date.issued"),
+    ("name", "date"),
+    ("name", "pubdate"),
+    ("name", "publish-date"),
+    ("property", "og:published_time"),
+];
+
+/// What the metadata rules read, in document order.
+pub(crate) struct Meta<'a> {
+    metas: Vec<ElementRef<'a>>,
+    h1: Vec<ElementRef<'a>>,
+    titles: Vec<ElementRef<'a>>,
+    date_published: Vec<ElementRef<'a>>,
+    times: Vec<ElementRef<'a>>,
+    /// Parsed JSON-LD blocks (unparsable ones are skipped).
+    json_ld: Vec<serde_json::Value>,
+}
+
+impl<'a> Meta<'a> {
+    pub(crate) fn scan(doc: &'a Html) -> Meta<'a> {
+        let mut m = Meta {
+            metas: Vec::new(),
+            h1: Vec::new(),
+            titles: Vec::new(),
+            date_published: Vec::new(),
+            times: Vec::new(),
+            json_ld: Vec::new(),
+        };
+        for node in doc.tree.root().descendants() {
+            let Some(el) = ElementRef::wrap(node) else {
+                continue;
+            };
+            let v = el.value();
+            match v.name() {
+                "meta" => m.metas.push(el),
+                "h1" => m.h1.push(el),
+                "title" => m.titles.push(el),
+                "time" if v.attr("datetime").is_some() => m.times.push(el),
+                "script"
+                    if v.attr("type")
+                        .is_some_and(|t| t.eq_ignore_ascii_case("application/ld+json")) =>
+                {
+                    let raw: String = el.text().collect();
+                    if let Ok(value) = serde_json::from_str::<serde_json::Value>(raw.trim()) {
+                        m.json_ld.push(value);
+                    }
+                }
+                _ => {}
+            }
+            if v.attr("itemprop") == Some("datePublished") {
+                m.date_published.push(el);
+            }
+        }
+        m
+    }
+
+    /// The first non-empty `content` of a `<meta>` whose `key` attribute is `value`.
+    fn meta_content(&self, key: &str, value: &str) -> Option<String> {
+        self.metas
+            .iter()
+            .filter(|e| e.value().attr(key) == Some(value))
+            .filter_map(|e| e.value().attr("content"))
+            .map(collapsed)
+            .find(|v| !v.is_empty())
+    }
+
+    /// All string values of `key` in the page's JSON-LD blocks (any depth,
+    /// `@graph` included).
+    pub(crate) fn json_ld_strings(&self, key: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for value in &self.json_ld {
+            // Iterative walk (serde_json itself limits nesting to 128 levels).
+            let mut stack = vec![value];
+            while let Some(v) = stack.pop() {
+                match v {
+                    serde_json::Value::Object(map) => {
+                        if let Some(serde_json::Value::String(s)) = map.get(key) {
+                            out.push(s.clone());
+                        }
+                        stack.extend(map.values().rev());
+                    }
+                    serde_json::Value::Array(items) => stack.extend(items.iter().rev()),
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
 }
 
 /// Strips a site suffix: the last ` | ...`, ` - ...`, ` – ...` or ` — ...`
@@ -44,7 +145,7 @@ pub(crate) fn strip_site_suffix(title: &str) -> String {
 
 /// Title: in a profile, the profile's title selectors first; then `og:title`,
 /// then the first `h1`, then `<title>` without its site suffix.
-pub(crate) fn title(doc: &Html, profile: Option<&Profile>) -> String {
+pub(crate) fn title(doc: &Html, meta: &Meta, profile: Option<&Profile>) -> String {
     let nfc = |s: String| super::normalize_text(&html_escape::decode_html_entities(&s));
     if let Some(p) = profile {
         for s in p.title {
@@ -53,15 +154,17 @@ pub(crate) fn title(doc: &Html, profile: Option<&Profile>) -> String {
             }
         }
     }
-    if let Some(t) = first_attr(doc, r#"meta[property="og:title"]"#, "content")
-        .or_else(|| first_attr(doc, r#"meta[name="og:title"]"#, "content"))
+    if let Some(t) = TITLE_METAS
+        .iter()
+        .find_map(|(key, value)| meta.meta_content(key, value))
     {
         return nfc(t);
     }
-    if let Some(t) = first_text(doc, "h1") {
+    let first = |els: &[ElementRef]| els.iter().map(text_of).find(|t| !t.is_empty());
+    if let Some(t) = first(&meta.h1) {
         return nfc(t);
     }
-    if let Some(t) = first_text(doc, "title") {
+    if let Some(t) = first(&meta.titles) {
         return nfc(strip_site_suffix(&t));
     }
     String::new()
@@ -69,25 +172,19 @@ pub(crate) fn title(doc: &Html, profile: Option<&Profile>) -> String {
 
 /// Publication date as ISO 8601: JSON-LD `datePublished`, publication meta
 /// tags, the profile's date selectors, then the first `time[datetime]`.
-pub(crate) fn published(doc: &Html, profile: Option<&Profile>) -> Option<String> {
-    if let Some(d) = json_ld_strings(doc, "datePublished")
+pub(crate) fn published(doc: &Html, meta: &Meta, profile: Option<&Profile>) -> Option<String> {
+    if let Some(d) = meta
+        .json_ld_strings("datePublished")
         .iter()
         .find_map(|s| dates::to_iso(s))
     {
         return Some(d);
     }
-    for s in [
-        r#"meta[property="article:published_time"]"#,
-        r#"meta[name="article:published_time"]"#,
-        r#"meta[itemprop="datePublished"]"#,
-        r#"meta[name="dcterms.date"]"#,
-        r#"meta[name="DC.date.issued"]"#,
-        r#"meta[name="date"]"#,
-        r#"meta[name="pubdate"]"#,
-        r#"meta[name="publish-date"]"#,
-        r#"meta[property="og:published_time"]"#,
-    ] {
-        if let Some(d) = first_attr(doc, s, "content").and_then(|v| dates::to_iso(&v)) {
+    for (key, value) in DATE_METAS {
+        if let Some(d) = meta
+            .meta_content(key, value)
+            .and_then(|v| dates::to_iso(&v))
+        {
             return Some(d);
         }
     }
@@ -106,48 +203,22 @@ pub(crate) fn published(doc: &Html, profile: Option<&Profile>) -> Option<String>
             }
         }
     }
-    if let Some(s) = sel("[itemprop=datePublished]") {
-        for el in doc.select(&s) {
-            let v = el
-                .attr("datetime")
-                .or(el.attr("content"))
-                .map(str::to_string)
-                .unwrap_or_else(|| text_of(&el));
-            if let Some(d) = dates::to_iso(&v) {
-                return Some(d);
-            }
+    for el in &meta.date_published {
+        let v = el
+            .attr("datetime")
+            .or(el.attr("content"))
+            .map(str::to_string)
+            .unwrap_or_else(|| text_of(el));
+        if let Some(d) = dates::to_iso(&v) {
+            return Some(d);
         }
     }
-    first_attr(doc, "time[datetime]", "datetime").and_then(|v| dates::to_iso(&v))
-}
-
-/// All string values of `key` in the page's JSON-LD blocks (any depth, `@graph` included).
-pub(crate) fn json_ld_strings(doc: &Html, key: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let Some(s) = sel(r#"script[type="application/ld+json"]"#) else {
-        return out;
-    };
-    for script in doc.select(&s) {
-        let raw: String = script.text().collect();
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(raw.trim()) else {
-            continue;
-        };
-        // Iterative walk (serde_json itself limits nesting to 128 levels).
-        let mut stack = vec![&value];
-        while let Some(v) = stack.pop() {
-            match v {
-                serde_json::Value::Object(map) => {
-                    if let Some(serde_json::Value::String(s)) = map.get(key) {
-                        out.push(s.clone());
-                    }
-                    stack.extend(map.values().rev());
-                }
-                serde_json::Value::Array(items) => stack.extend(items.iter().rev()),
-                _ => {}
-            }
-        }
-    }
-    out
+    meta.times
+        .iter()
+        .filter_map(|e| e.attr("datetime"))
+        .map(collapsed)
+        .find(|v| !v.is_empty())
+        .and_then(|v| dates::to_iso(&v))
 }
 
 #[cfg(test)]

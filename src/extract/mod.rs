@@ -28,7 +28,7 @@ use scraper::{Html, Selector};
 use unicode_normalization::UnicodeNormalization;
 
 /// Bump whenever extraction output may change for the same HTML.
-pub const EXTRACTOR_VERSION: u32 = 3;
+pub const EXTRACTOR_VERSION: u32 = 4;
 
 /// The extracted statement.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -75,38 +75,45 @@ pub fn extract_for_source(
     // Parse cost in html5ever grows quadratically with element nesting depth,
     // so pathological nesting is flattened first (text is kept).
     // Memory grows with input size: very large pages are cut.
-    let html = sanitize::cap_len(html, sanitize::MAX_HTML_BYTES);
-    let html = sanitize::prepare(html, sanitize::MAX_DEPTH, body_selector.is_none());
-    let doc = Html::parse_document(&html);
-
-    if let Some(sel) = body_selector {
-        let selector = Selector::parse(sel)
-            .map_err(|e| ExtractError::BadSelector(sel.to_string(), e.to_string()))?;
-        let title = meta::title(&doc, None);
-        let blocks = render::render_matches(&doc, &[&selector], &render::no_skip);
-        let body = finish_body(blocks, &title, None);
-        if body.is_empty() {
-            return Err(ExtractError::Empty);
-        }
-        return Ok(Article {
-            published: meta::published(&doc, None),
-            title,
-            body,
-            profile: "selector".to_string(),
-        });
-    }
-
     let forced = profile.map(|name| (name, profiles::PROFILES.iter().find(|p| p.name == name)));
     let profile = match forced {
         Some(("generic", _)) => None,
         Some((_, Some(p))) => Some(p),
         _ => url.host_str().and_then(profiles::profile_for_host),
     };
+    let html = sanitize::cap_len(html, sanitize::MAX_HTML_BYTES);
+    let prep = sanitize::Prep {
+        strip_attrs: body_selector.is_none(),
+        // Furniture is never part of a generic extraction. A profile renders
+        // what its selectors name, which may hold any element.
+        empty_junk: body_selector.is_none() && profile.is_none(),
+    };
+    let html = sanitize::prepare(html, sanitize::MAX_DEPTH, prep);
+    let doc = Html::parse_document(&html);
+    let meta = meta::Meta::scan(&doc);
+
+    if let Some(sel) = body_selector {
+        let selector = Selector::parse(sel)
+            .map_err(|e| ExtractError::BadSelector(sel.to_string(), e.to_string()))?;
+        let title = meta::title(&doc, &meta, None);
+        let blocks = render::render_matches(&doc, &[&selector], &render::no_skip);
+        let body = finish_body(blocks, &title, None);
+        if body.is_empty() {
+            return Err(ExtractError::Empty);
+        }
+        return Ok(Article {
+            published: meta::published(&doc, &meta, None),
+            title,
+            body,
+            profile: "selector".to_string(),
+        });
+    }
+
     if let Some(p) = profile {
-        let title = meta::title(&doc, Some(p));
+        let title = meta::title(&doc, &meta, Some(p));
         if let Some(body) = profiles::extract_body(&doc, p, &title) {
             return Ok(Article {
-                published: meta::published(&doc, Some(p)),
+                published: meta::published(&doc, &meta, Some(p)),
                 title,
                 body,
                 profile: p.name.to_string(),
@@ -114,13 +121,13 @@ pub fn extract_for_source(
         }
     }
 
-    let title = meta::title(&doc, None);
-    let body = generic::extract_body(&doc, &title);
+    let title = meta::title(&doc, &meta, None);
+    let body = generic::extract_body(&doc, &meta, &title);
     if body.is_empty() {
         return Err(ExtractError::Empty);
     }
     Ok(Article {
-        published: meta::published(&doc, None),
+        published: meta::published(&doc, &meta, None),
         title,
         body,
         profile: "generic".to_string(),

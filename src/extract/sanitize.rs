@@ -17,6 +17,14 @@
 //!   `<pre>`/`<listing>`, and `<svg>` elements holding only plain SVG
 //!   elements are emptied. Dev-set output is unchanged; together these cut
 //!   the extraction time by about a quarter.
+//! * For the generic extractor only ([`Prep::empty_junk`]): the content of
+//!   page furniture elements it always discards (`nav`, `header`, `footer`,
+//!   `aside`, `menu`, `figcaption`; see `generic::JUNK_TAGS`) is removed, the
+//!   element itself stays. Only when the content is plainly nested (every end
+//!   tag closes an element opened inside, so html5ever cannot have closed the
+//!   furniture element earlier and put later text outside it) and holds
+//!   nothing the metadata step reads (`h1`, `meta`, `time`, `title`,
+//!   `itemprop`, JSON-LD). Furniture is about a third of a page's bytes.
 
 use std::borrow::Cow;
 
@@ -45,51 +53,12 @@ pub(crate) const MAX_DEPTH: usize = 256;
 /// Elements that are void or whose end tag is routinely omitted: they are not
 /// counted, so sloppy but ordinary HTML never reaches the limit.
 fn is_uncounted(name: &[u8]) -> bool {
-    matches!(
-        name,
-        b"area"
-            | b"base"
-            | b"br"
-            | b"col"
-            | b"embed"
-            | b"hr"
-            | b"img"
-            | b"input"
-            | b"link"
-            | b"meta"
-            | b"param"
-            | b"source"
-            | b"track"
-            | b"wbr"
-            | b"p"
-            | b"li"
-            | b"dt"
-            | b"dd"
-            | b"option"
-            | b"optgroup"
-            | b"tr"
-            | b"td"
-            | b"th"
-            | b"tbody"
-            | b"thead"
-            | b"tfoot"
-            | b"colgroup"
-            | b"rb"
-            | b"rt"
-            | b"rtc"
-            | b"rp"
-            | b"html"
-            | b"head"
-            | b"body"
-            | b"frame"
-            | b"keygen"
-            | b"basefont"
-            | b"bgsound"
-            | b"command"
-            | b"image"
-            | b"isindex"
-            | b"menuitem"
-    )
+    is_void(name)
+        || (is_optional_end(name) && name != b"caption")
+        || matches!(
+            name,
+            b"html" | b"head" | b"body" | b"command" | b"isindex" | b"menuitem"
+        )
 }
 
 /// Raw-text elements whose content is not markup.
@@ -142,12 +111,15 @@ fn scan_tag(text: &str, i: usize) -> Option<Tag> {
         j += 1;
     }
     let name_end = j;
-    while j < bytes.len() {
+    while let Some(p) = bytes
+        .get(j..)
+        .and_then(|r| memchr::memchr3(b'"', b'\'', b'>', r))
+    {
+        j += p;
         let b = bytes[j];
         match b {
             b'"' | b'\'' => {
-                // Jump to the closing quote (memchr); a quote is ASCII, so
-                // the byte after it is a character boundary.
+                // Jump to the closing quote.
                 match find_byte(text, j + 1, b) {
                     Some(close) => j = close,
                     None => return None,
@@ -171,29 +143,10 @@ fn scan_tag(text: &str, i: usize) -> Option<Tag> {
     None
 }
 
-/// Next `b` at or after `from`, via `str::find` (memchr) when `from` is a
-/// character boundary of `text`.
+/// Next `b` at or after `from`.
 fn find_byte(text: &str, from: usize, b: u8) -> Option<usize> {
-    // Most hops (attribute values, inter-tag text) are short: a plain loop
-    // over the first bytes beats setting up a memchr search.
-    let bytes = text.as_bytes();
-    let near = bytes.len().min(from.saturating_add(32));
-    if let Some(p) = bytes
-        .get(from..near)
-        .and_then(|s| s.iter().position(|&x| x == b))
-    {
-        return Some(from + p);
-    }
-    let from = near.max(from);
-    match text.get(from..) {
-        Some(rest) if b.is_ascii() => rest.find(char::from(b)).map(|p| p + from),
-        _ => text
-            .as_bytes()
-            .get(from..)?
-            .iter()
-            .position(|&x| x == b)
-            .map(|p| p + from),
-    }
+    let rest = text.as_bytes().get(from..)?;
+    memchr::memchr(b, rest).map(|p| p + from)
 }
 
 /// `name` lower-cased into `buf`; a name longer than `buf` (never one of
@@ -298,25 +251,74 @@ fn drop_unused_attrs(text: &str, tag: &Tag, drops: &mut Vec<(usize, usize)>) {
     let bytes = text.as_bytes();
     let gt = tag.end - 1;
     let mut found: Vec<(usize, usize)> = Vec::new();
+    for attr in attrs(text, tag) {
+        let Ok(attr) = attr else { return };
+        let name = &bytes[attr.name.0..attr.name.1];
+        let keep = if name.eq_ignore_ascii_case(b"style") {
+            may_hide(&bytes[attr.name.0..attr.end])
+        } else {
+            is_kept_attr(lower(name, &mut [0; 24]))
+        };
+        if !keep {
+            // The leading whitespace goes too unless the next attribute
+            // follows without whitespace (`a="1"b="2"`).
+            let end = attr.end;
+            let next_separate = end >= gt || is_ws(bytes[end]) || bytes[end] == b'/';
+            found.push((
+                if next_separate {
+                    attr.lead
+                } else {
+                    attr.name.0
+                },
+                end,
+            ));
+        }
+    }
+    drops.extend(found);
+}
+
+/// One attribute of a start tag, as byte offsets into the input.
+struct Attr {
+    /// Where the whitespace before it starts.
+    lead: usize,
+    name: (usize, usize),
+    /// The value without its quotes (empty for a bare attribute).
+    value: (usize, usize),
+    /// After the value (and its closing quote).
+    end: usize,
+}
+
+/// The attributes of start tag `tag`, in order. An `Err` (then the end)
+/// when the syntax is unusual (quotes or `<` in a name or unquoted value, an
+/// unclosed quote): callers then leave the tag alone.
+fn attrs<'t>(text: &'t str, tag: &Tag) -> impl Iterator<Item = Result<Attr, ()>> + 't {
+    let bytes = text.as_bytes();
+    let gt = tag.end - 1;
     let mut j = tag.name_end;
-    loop {
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
         let lead = j;
         while j < gt && (is_ws(bytes[j]) || bytes[j] == b'/') {
             j += 1;
         }
         if j >= gt {
-            break;
+            return None;
         }
         let name_start = j;
         j += 1; // the first character may be `=`
         while j < gt && !is_ws(bytes[j]) && !matches!(bytes[j], b'/' | b'=') {
             j += 1;
         }
-        let name = &bytes[name_start..j];
-        if name.iter().any(|b| matches!(b, b'"' | b'\'' | b'<')) {
-            return;
+        let odd = |s: &[u8]| s.iter().any(|b| matches!(b, b'"' | b'\'' | b'<'));
+        if odd(&bytes[name_start..j]) {
+            done = true;
+            return Some(Err(()));
         }
-        let mut end = j;
+        let name = (name_start, j);
+        let mut value = (j, j);
         let mut k = j;
         while k < gt && is_ws(bytes[k]) {
             k += 1;
@@ -328,38 +330,36 @@ fn drop_unused_attrs(text: &str, tag: &Tag, drops: &mut Vec<(usize, usize)>) {
             }
             match bytes.get(k) {
                 Some(&q) if q == b'"' || q == b'\'' => match find_byte(text, k + 1, q) {
-                    Some(close) if close < gt => end = close + 1,
-                    _ => return,
+                    Some(close) if close < gt => {
+                        value = (k + 1, close);
+                        j = close + 1;
+                    }
+                    _ => {
+                        done = true;
+                        return Some(Err(()));
+                    }
                 },
                 _ => {
                     let start = k;
                     while k < gt && !is_ws(bytes[k]) {
                         k += 1;
                     }
-                    if bytes[start..k]
-                        .iter()
-                        .any(|b| matches!(b, b'"' | b'\'' | b'<'))
-                    {
-                        return;
+                    if odd(&bytes[start..k]) {
+                        done = true;
+                        return Some(Err(()));
                     }
-                    end = k;
+                    value = (start, k);
+                    j = k;
                 }
             }
         }
-        j = end;
-        let keep = if name.eq_ignore_ascii_case(b"style") {
-            may_hide(&bytes[name_start..end])
-        } else {
-            is_kept_attr(lower(name, &mut [0; 24]))
-        };
-        if !keep {
-            // The leading whitespace goes too unless the next attribute
-            // follows without whitespace (`a="1"b="2"`).
-            let next_separate = end >= gt || is_ws(bytes[end]) || bytes[end] == b'/';
-            found.push((if next_separate { lead } else { name_start }, end));
-        }
-    }
-    drops.extend(found);
+        Some(Ok(Attr {
+            lead,
+            name,
+            value,
+            end: j,
+        }))
+    })
 }
 
 /// Could this `style` value hide the element (`display:none`, `visibility:hidden`)?
@@ -438,11 +438,261 @@ fn svg_content_end(html: &str, from: usize) -> Option<usize> {
     }
 }
 
+/// What [`prepare`] may remove besides what it always removes.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Prep {
+    /// Remove attributes extraction never reads, `<link>` tags, inter-tag
+    /// whitespace and plain SVG content (not with a user CSS selector).
+    pub strip_attrs: bool,
+    /// Remove the content of page furniture elements (generic extraction only).
+    pub empty_junk: bool,
+}
+
+/// Void elements: never pushed on a [`JunkRegion`]'s stack.
+fn is_void(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"area"
+            | b"base"
+            | b"br"
+            | b"col"
+            | b"embed"
+            | b"hr"
+            | b"img"
+            | b"input"
+            | b"link"
+            | b"meta"
+            | b"param"
+            | b"source"
+            | b"track"
+            | b"wbr"
+            | b"keygen"
+            | b"frame"
+            | b"basefont"
+            | b"bgsound"
+            | b"image"
+    )
+}
+
+/// Elements whose end tag may be omitted: an end tag may close them implicitly.
+fn is_optional_end(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"p" | b"li"
+            | b"dt"
+            | b"dd"
+            | b"option"
+            | b"optgroup"
+            | b"rb"
+            | b"rt"
+            | b"rp"
+            | b"rtc"
+            | b"tr"
+            | b"td"
+            | b"th"
+            | b"tbody"
+            | b"thead"
+            | b"tfoot"
+            | b"colgroup"
+            | b"caption"
+    )
+}
+
+/// Elements the generic extractor never renders nor counts (see
+/// `render::SKIP_TAGS`) whose content is ordinary markup: emptied like
+/// furniture. (Raw-text, void and foreign elements are handled elsewhere.)
+const SKIPPED_CONTAINERS: &[&str] = &[
+    "template", "object", "canvas", "button", "select", "audio", "video", "map", "picture",
+    "dialog",
+];
+
+/// Table parts: inside furniture without its own `<table>` they may close it.
+fn is_table_part(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"tr" | b"td" | b"th" | b"tbody" | b"thead" | b"tfoot" | b"caption" | b"colgroup" | b"col"
+    )
+}
+
+/// Does `hay` contain the lower-case ASCII `needle`, ignoring ASCII case?
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(hay, needle).is_some()
+        || (hay.iter().any(u8::is_ascii_uppercase)
+            && hay
+                .windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle)))
+}
+
+/// An attribute of a start tag as the tokenizer would see it, when that is
+/// certain: `Ok(None)` when absent, `Ok(Some(raw value))` (empty for a bare
+/// attribute) for its first occurrence, `Err(())` when the tag's syntax is
+/// unusual or the value holds a character reference.
+fn attr_value<'t>(text: &'t str, tag: &Tag, name: &[u8]) -> Result<Option<&'t [u8]>, ()> {
+    let bytes = text.as_bytes();
+    for attr in attrs(text, tag) {
+        let attr = attr?;
+        if bytes[attr.name.0..attr.name.1].eq_ignore_ascii_case(name) {
+            let value = &bytes[attr.value.0..attr.value.1];
+            return if value.contains(&b'&') {
+                Err(())
+            } else {
+                Ok(Some(value))
+            };
+        }
+    }
+    Ok(None)
+}
+
+/// Is the start tag `tag` (named `lname`) an element the generic extractor
+/// always discards (`generic::is_junk` without its class/id rules)?
+/// Uncertain attribute syntax counts as no.
+fn starts_junk(html: &str, tag: &Tag, lname: &[u8]) -> bool {
+    if matches!(lname, b"html" | b"head" | b"body") {
+        return false;
+    }
+    let is = |list: &[&str]| list.iter().any(|j| j.as_bytes() == lname);
+    if is(super::generic::JUNK_TAGS) || is(SKIPPED_CONTAINERS) {
+        return true;
+    }
+    let t = &html.as_bytes()[tag.name_end..tag.end];
+    let get = |name: &[u8]| attr_value(html, tag, name).ok().flatten();
+    if contains_ci(t, b"hidden")
+        && (get(b"hidden").is_some()
+            || get(b"aria-hidden").is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"true")))
+    {
+        return true;
+    }
+    if contains_ci(t, b"style")
+        && let Some(style) = get(b"style")
+    {
+        let s: Vec<u8> = style
+            .iter()
+            .filter(|c| !c.is_ascii_whitespace())
+            .map(u8::to_ascii_lowercase)
+            .collect();
+        if memchr::memmem::find(&s, b"display:none").is_some()
+            || memchr::memmem::find(&s, b"visibility:hidden").is_some()
+        {
+            return true;
+        }
+    }
+    contains_ci(t, b"role")
+        && get(b"role").is_some_and(|r| {
+            let r = r.trim_ascii();
+            super::generic::JUNK_ROLES
+                .iter()
+                .any(|j| j.as_bytes().eq_ignore_ascii_case(r))
+        })
+}
+
+/// Does the `<meta>` start tag carry something the metadata step reads
+/// (see `meta::TITLE_METAS`, `meta::DATE_METAS`)? Uncertain syntax counts as yes.
+fn meta_is_read(html: &str, tag: &Tag) -> bool {
+    let read = super::meta::TITLE_METAS
+        .iter()
+        .chain(super::meta::DATE_METAS)
+        .copied();
+    for (key, value) in read {
+        match attr_value(html, tag, key.as_bytes()) {
+            Err(()) => return true,
+            Ok(Some(v)) if v == value.as_bytes() => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Elements (or an attribute) the metadata step reads: furniture holding
+/// one keeps its content.
+fn is_meta_relevant(name: &[u8]) -> bool {
+    matches!(name, b"h1" | b"meta" | b"time" | b"title")
+}
+
+/// A furniture element whose content is being scanned.
+struct JunkRegion {
+    /// Where its content starts (after its start tag).
+    content_start: usize,
+    /// `drops` length when the content started: drops inside are replaced
+    /// by one drop of the whole content.
+    drop_mark: usize,
+    /// Open elements, the furniture element first, as byte ranges of their
+    /// names in the input.
+    open: Vec<(usize, usize)>,
+}
+
+enum JunkStep {
+    /// Still inside.
+    Inside,
+    /// Its end tag: the content ends here.
+    End,
+    /// Not plainly nested, or holds something metadata reads: leave it.
+    Abandon,
+}
+
+impl JunkRegion {
+    fn open_named(&self, bytes: &[u8], name: &[u8]) -> bool {
+        self.open
+            .iter()
+            .any(|&(s, e)| bytes[s..e].eq_ignore_ascii_case(name))
+    }
+
+    fn step(&mut self, html: &str, tag: &Tag, lname: &[u8]) -> JunkStep {
+        let bytes = html.as_bytes();
+        if !tag.closing {
+            if is_meta_relevant(lname) || contains_ci(&bytes[tag.start..tag.end], b"itemprop") {
+                return JunkStep::Abandon;
+            }
+            if is_table_part(lname) && !self.open_named(bytes, b"table") {
+                return JunkStep::Abandon;
+            }
+            if !is_void(lname) && !tag.self_closing {
+                // Deeper than real pages nest: not worth the (quadratic) bookkeeping.
+                if self.open.len() >= MAX_DEPTH {
+                    return JunkStep::Abandon;
+                }
+                self.open.push((tag.name_start, tag.name_end));
+            }
+            return JunkStep::Inside;
+        }
+        let Some(k) = self
+            .open
+            .iter()
+            .rposition(|&(s, e)| bytes[s..e].eq_ignore_ascii_case(lname))
+        else {
+            // A stray `</p>` or `</br>` makes an element in place; any
+            // other stray end tag may close an element outside.
+            return if matches!(lname, b"p" | b"br") {
+                JunkStep::Inside
+            } else {
+                JunkStep::Abandon
+            };
+        };
+        let implied_ok = self.open[k + 1..].iter().all(|&(s, e)| {
+            let mut buf = [0; 24];
+            is_optional_end(lower(&bytes[s..e], &mut buf))
+        });
+        if !implied_ok {
+            return JunkStep::Abandon;
+        }
+        self.open.truncate(k);
+        if k == 0 {
+            JunkStep::End
+        } else {
+            JunkStep::Inside
+        }
+    }
+}
+
 /// Returns `html` prepared for parsing: tags deeper than `max_depth`
 /// removed, script/style/noscript content and comments removed, and, with
-/// `strip_attrs`, attributes extraction never reads ([`is_kept_attr`]) removed (borrowed when
-/// nothing had to change).
-pub(crate) fn prepare(html: &str, max_depth: usize, strip_attrs: bool) -> Cow<'_, str> {
+/// `strip_attrs`, attributes extraction never reads ([`is_kept_attr`]) removed, and with
+/// `empty_junk` furniture content removed (borrowed when nothing had to change).
+pub(crate) fn prepare(html: &str, max_depth: usize, prep: Prep) -> Cow<'_, str> {
+    let Prep {
+        strip_attrs,
+        empty_junk,
+    } = prep;
+    let mut junk: Option<JunkRegion> = None;
     let bytes = html.as_bytes();
     let mut depth = 0usize;
     let mut suppressed = 0usize;
@@ -510,9 +760,43 @@ pub(crate) fn prepare(html: &str, max_depth: usize, strip_attrs: bool) -> Cow<'_
             if is_emptied(lname) && !json_ld && !escaped && !content.is_empty() {
                 drops.push((content_start, i));
             }
+            if json_ld || lname == b"title" {
+                junk = None;
+            }
             continue;
         }
         last_tag_end = tag.end;
+        // A `<meta>` nothing reads goes entirely (generic extraction).
+        if empty_junk && !tag.closing && lname == b"meta" && !meta_is_read(html, &tag) {
+            drops.truncate(attr_mark);
+            drops.push((tag.start, tag.end));
+            continue;
+        }
+        if let Some(region) = junk.as_mut() {
+            match region.step(html, &tag, lname) {
+                JunkStep::Inside => {}
+                JunkStep::Abandon => junk = None,
+                JunkStep::End => {
+                    let (start, mark) = (region.content_start, region.drop_mark);
+                    drops.truncate(mark);
+                    if tag.start > start {
+                        drops.push((start, tag.start));
+                    }
+                    junk = None;
+                }
+            }
+        } else if empty_junk
+            && !tag.closing
+            && !tag.self_closing
+            && !is_void(lname)
+            && starts_junk(html, &tag, lname)
+        {
+            junk = Some(JunkRegion {
+                content_start: tag.end,
+                drop_mark: drops.len(),
+                open: vec![(tag.name_start, tag.name_end)],
+            });
+        }
         if matches!(lname, b"pre" | b"listing") {
             if tag.closing {
                 pre_open = pre_open.saturating_sub(1);
@@ -574,6 +858,79 @@ pub(crate) fn prepare(html: &str, max_depth: usize, strip_attrs: bool) -> Cow<'_
 mod tests {
     use super::*;
 
+    const ATTRS: Prep = Prep {
+        strip_attrs: true,
+        empty_junk: false,
+    };
+    const GENERIC: Prep = Prep {
+        strip_attrs: true,
+        empty_junk: true,
+    };
+
+    #[test]
+    fn plainly_nested_furniture_is_emptied() {
+        let html = "<header><nav><ul><li><a href=/>Home<li>About</ul></nav></header><p>Text</p>\
+            <aside><div>Related <b>x</b></div></aside><footer>(c)</footer>";
+        assert_eq!(
+            prepare(html, 50, GENERIC),
+            "<header></header><p>Text</p><aside></aside><footer></footer>"
+        );
+        // Not for profiles and selectors.
+        assert!(prepare(html, 50, ATTRS).contains("Home"));
+    }
+
+    #[test]
+    fn hidden_and_role_furniture_and_unread_metas_go() {
+        let html = "<head><meta name=viewport content=x><meta property=\"og:title\" content=T>\
+            </head><div role=navigation><a>Home</a></div><div aria-hidden=\"true\">x</div>\
+            <div style=\"DISPLAY: none\">y</div><p hidden>z</p><select><option>a</select>\
+            <div role=main>Text</div>";
+        assert_eq!(
+            prepare(html, 50, GENERIC),
+            "<head><meta property=\"og:title\" content=T></head><div role=navigation></div>\
+            <div aria-hidden=\"true\"></div><div style=\"DISPLAY: none\"></div><p hidden></p>\
+            <select></select><div role=main>Text</div>"
+        );
+        // A character reference may hide the value: left alone.
+        let html = "<div role=\"navigation&#32;\">x</div>";
+        assert_eq!(prepare(html, 50, GENERIC), html);
+    }
+
+    #[test]
+    fn skipped_containers_are_never_rendered() {
+        for name in SKIPPED_CONTAINERS {
+            assert!(super::super::render::SKIP_TAGS.contains(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn furniture_with_metadata_or_odd_nesting_is_kept() {
+        // The h1 keeps the header; the nav inside it is still emptied.
+        let html = "<header><h1>Title</h1><nav><a>Home</a></nav></header>";
+        assert_eq!(
+            prepare(html, 50, GENERIC),
+            "<header><h1>Title</h1><nav></nav></header>"
+        );
+        for kept in [
+            "<footer><time datetime=2024-01-02>2 Jan</time></footer>",
+            "<footer><span itemprop=datePublished>2 Jan</span></footer>",
+            "<footer><meta property=og:title content=y></footer>",
+            "<footer><script type=\"application/ld+json\">{}</script></footer>",
+            // `</div>` closes the nav in html5ever: the text after it is content.
+            "<div><nav><a>Home</a></div><p>Article text</p></nav>",
+            // Misnested: the adoption agency may move content.
+            "<nav><b><i>x</b></i></nav>",
+            // Never closed.
+            "<aside><p>Text",
+            // Deeper than MAX_DEPTH inside.
+            &format!("<nav>{}</nav>", "<p>".repeat(300)),
+            // A table part may close it (foster parenting).
+            "<table><nav><tr><td>Cell</td></tr></nav></table>",
+        ] {
+            assert_eq!(prepare(kept, 50, GENERIC), kept);
+        }
+    }
+
     #[test]
     fn cap_len_respects_char_boundaries() {
         assert_eq!(cap_len("abc", 10), "abc");
@@ -584,13 +941,16 @@ mod tests {
     #[test]
     fn shallow_documents_are_untouched() {
         let html = "<div><p>a<p>b<ul><li>x<li>y</ul><script></script></div>";
-        assert!(matches!(prepare(html, 3, false), Cow::Borrowed(_)));
+        assert!(matches!(
+            prepare(html, 3, Prep::default()),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
     fn deep_nesting_is_flattened_keeping_text() {
         let html = format!("{}text{}", "<div>".repeat(10), "</div>".repeat(10));
-        let out = prepare(&html, 4, false);
+        let out = prepare(&html, 4, Prep::default());
         assert_eq!(out, "<div><div><div><div>text</div></div></div></div>");
     }
 
@@ -600,14 +960,14 @@ mod tests {
             <style>p{}</style></head><p>x<!-- c --></p><SCRIPT>var s = '</scripts>';</SCRIPT >\
             <noscript><img src=x></noscript><script><!-- <script> </script> --></script>";
         assert_eq!(
-            prepare(html, 10, false),
+            prepare(html, 10, Prep::default()),
             "<head><script></script><script type=\"application/ld+json\">{\"a\":1}</script>\
             <style></style></head><p>x</p><SCRIPT></SCRIPT >\
             <noscript></noscript><script><!-- <script> </script> --></script>"
         );
         // Unterminated: the rest of the input is script text.
         assert_eq!(
-            prepare("<p>a</p><script>x<p>", 10, false),
+            prepare("<p>a</p><script>x<p>", 10, Prep::default()),
             "<p>a</p><script>"
         );
     }
@@ -618,25 +978,25 @@ mod tests {
             <div data-x=\"1\" class=\"a\"data-y='2'  id=b style=\"color:red\"><a href=u>x</a> <b>y</b></div>\
             <p style=\"display: NONE\" hidden>z</p>\n\n<pre>\n  \n</pre>";
         assert_eq!(
-            prepare(html, 10, true),
+            prepare(html, 10, ATTRS),
             "<head><meta property=\"og:title\" content=\"T\"></head>\n\
             <div class=\"a\"  id=b><a>x</a> <b>y</b></div>\
             <p style=\"display: NONE\" hidden>z</p>\n<pre>\n  \n</pre>"
         );
         // Unusual attribute syntax is left alone.
         let odd = "<div a\"b=1 data-x=2>t</div>";
-        assert_eq!(prepare(odd, 10, true), odd);
+        assert_eq!(prepare(odd, 10, ATTRS), odd);
         // Not with a user selector (it may use any attribute).
         let sel = "<div data-x=1>t</div>";
-        assert_eq!(prepare(sel, 10, false), sel);
+        assert_eq!(prepare(sel, 10, Prep::default()), sel);
     }
 
     #[test]
     fn plain_svg_content_is_emptied() {
         let html = "<p>a<svg class=i><path d=\"M0\"/><g><use href=#x></use></g></svg>b</p>";
-        assert_eq!(prepare(html, 10, true), "<p>a<svg class=i></svg>b</p>");
+        assert_eq!(prepare(html, 10, ATTRS), "<p>a<svg class=i></svg>b</p>");
         // HTML inside (it would end the SVG) keeps the content.
         let html = "<svg><path/><p>text</p></svg>";
-        assert_eq!(prepare(html, 10, true), html);
+        assert_eq!(prepare(html, 10, ATTRS), html);
     }
 }
