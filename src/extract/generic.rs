@@ -24,9 +24,9 @@ use super::render::{self, BLOCK_TAGS, SKIP_TAGS, attr, is_hidden};
 use ego_tree::NodeId;
 use ego_tree::iter::Edge;
 use regex::Regex;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use scraper::node::Element;
 use scraper::{ElementRef, Html, Node};
-use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -200,8 +200,8 @@ fn count_text(t: &str) -> (usize, usize) {
 }
 
 fn analyse(doc: &Html, strict: bool) -> Analysis {
-    let mut junk = HashSet::new();
-    let mut stats = HashMap::new();
+    let mut junk = HashSet::default();
+    let mut stats = HashMap::default();
     let mut stack: Vec<Stats> = vec![Stats::default()];
     let mut skipping: Option<NodeId> = None;
     let mut link_depth = 0usize;
@@ -281,7 +281,7 @@ fn element(doc: &Html, id: NodeId) -> Option<ElementRef<'_>> {
 
 /// Picks the content elements (the best container and content-like siblings).
 fn content_ids(doc: &Html, a: &Analysis) -> Vec<NodeId> {
-    let mut scores: HashMap<NodeId, f64> = HashMap::new();
+    let mut scores: HashMap<NodeId, f64> = HashMap::default();
     let init = |id: NodeId, scores: &mut HashMap<NodeId, f64>| {
         scores.entry(id).or_insert_with(|| {
             element(doc, id).map_or(0.0, |e| {

@@ -267,17 +267,21 @@ pub fn normalize_text(s: &str) -> String {
     let mut pending_break = false;
     let mut para_open = false;
     for line in nfc.lines() {
-        let collapsed = line.split_whitespace().collect::<Vec<_>>().join(" ");
-        if collapsed.is_empty() {
+        let mut words = line.split_whitespace();
+        let Some(first) = words.next() else {
             if para_open {
                 pending_break = true;
             }
             continue;
-        }
+        };
         if para_open {
             out.push_str(if pending_break { "\n\n" } else { "\n" });
         }
-        out.push_str(&collapsed);
+        out.push_str(first);
+        for w in words {
+            out.push(' ');
+            out.push_str(w);
+        }
         para_open = true;
         pending_break = false;
     }

@@ -13,8 +13,8 @@
 
 use ego_tree::NodeId;
 use ego_tree::iter::Edge;
+use rustc_hash::FxHashSet as HashSet;
 use scraper::{ElementRef, Html, Node, Selector};
-use std::collections::HashSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -285,7 +285,7 @@ pub(crate) fn render_matches(
     selectors: &[&Selector],
     skip: &dyn Fn(&ElementRef) -> bool,
 ) -> Vec<Block> {
-    let mut ids: HashSet<NodeId> = HashSet::new();
+    let mut ids: HashSet<NodeId> = HashSet::default();
     for sel in selectors {
         ids.extend(doc.select(sel).map(|e| e.id()));
     }

@@ -247,17 +247,26 @@ fn is_ws(b: u8) -> bool {
 /// reads (each with its leading whitespace), appended to `drops`. Tags whose
 /// attribute syntax is unusual (quotes or `<` in a name or unquoted value)
 /// are left alone, so this never changes how the tag is tokenized.
-fn drop_unused_attrs(text: &str, tag: &Tag, drops: &mut Vec<(usize, usize)>) {
+fn drop_unused_attrs(text: &str, tag: &Tag, drops: &mut Vec<(usize, usize)>) -> TagInfo {
     let bytes = text.as_bytes();
     let gt = tag.end - 1;
     let mut found: Vec<(usize, usize)> = Vec::new();
+    let mut info = TagInfo::default();
     for attr in attrs(text, tag) {
-        let Ok(attr) = attr else { return };
+        let Ok(attr) = attr else {
+            return TagInfo {
+                odd: true,
+                ..TagInfo::default()
+            };
+        };
         let name = &bytes[attr.name.0..attr.name.1];
-        let keep = if name.eq_ignore_ascii_case(b"style") {
+        let mut buf = [0; 24];
+        let lname = lower(name, &mut buf);
+        info.note(lname, attr.value);
+        let keep = if lname == b"style" {
             may_hide(&bytes[attr.name.0..attr.end])
         } else {
-            is_kept_attr(lower(name, &mut [0; 24]))
+            is_kept_attr(lname)
         };
         if !keep {
             // The leading whitespace goes too unless the next attribute
@@ -275,6 +284,50 @@ fn drop_unused_attrs(text: &str, tag: &Tag, drops: &mut Vec<(usize, usize)>) {
         }
     }
     drops.extend(found);
+    info
+}
+
+/// The attributes of a start tag that decide what [`prepare`] may remove
+/// (first occurrence of each, as the tokenizer keeps), as value ranges.
+#[derive(Debug, Default, Clone, Copy)]
+struct TagInfo {
+    /// Unusual syntax: nothing is known.
+    odd: bool,
+    hidden: bool,
+    aria_hidden: Option<(usize, usize)>,
+    style: Option<(usize, usize)>,
+    role: Option<(usize, usize)>,
+    itemprop: bool,
+    name: Option<(usize, usize)>,
+    property: Option<(usize, usize)>,
+}
+
+impl TagInfo {
+    fn note(&mut self, lname: &[u8], value: (usize, usize)) {
+        let slot = match lname {
+            b"hidden" => {
+                self.hidden = true;
+                return;
+            }
+            b"itemprop" => {
+                self.itemprop = true;
+                return;
+            }
+            b"aria-hidden" => &mut self.aria_hidden,
+            b"style" => &mut self.style,
+            b"role" => &mut self.role,
+            b"name" => &mut self.name,
+            b"property" => &mut self.property,
+            _ => return,
+        };
+        slot.get_or_insert(value);
+    }
+}
+
+/// An attribute value from [`TagInfo`], when certain (no character reference).
+fn value(html: &str, range: Option<(usize, usize)>) -> Option<&[u8]> {
+    let v = html.as_bytes().get(range?.0..range?.1)?;
+    (!v.contains(&b'&')).then_some(v)
 }
 
 /// One attribute of a start tag, as byte offsets into the input.
@@ -514,57 +567,21 @@ fn is_table_part(name: &[u8]) -> bool {
     )
 }
 
-/// Does `hay` contain the lower-case ASCII `needle`, ignoring ASCII case?
-fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find(hay, needle).is_some()
-        || (hay.iter().any(u8::is_ascii_uppercase)
-            && hay
-                .windows(needle.len())
-                .any(|w| w.eq_ignore_ascii_case(needle)))
-}
-
-/// An attribute of a start tag as the tokenizer would see it, when that is
-/// certain: `Ok(None)` when absent, `Ok(Some(raw value))` (empty for a bare
-/// attribute) for its first occurrence, `Err(())` when the tag's syntax is
-/// unusual or the value holds a character reference.
-fn attr_value<'t>(text: &'t str, tag: &Tag, name: &[u8]) -> Result<Option<&'t [u8]>, ()> {
-    let bytes = text.as_bytes();
-    for attr in attrs(text, tag) {
-        let attr = attr?;
-        if bytes[attr.name.0..attr.name.1].eq_ignore_ascii_case(name) {
-            let value = &bytes[attr.value.0..attr.value.1];
-            return if value.contains(&b'&') {
-                Err(())
-            } else {
-                Ok(Some(value))
-            };
-        }
-    }
-    Ok(None)
-}
-
-/// Is the start tag `tag` (named `lname`) an element the generic extractor
-/// always discards (`generic::is_junk` without its class/id rules)?
-/// Uncertain attribute syntax counts as no.
-fn starts_junk(html: &str, tag: &Tag, lname: &[u8]) -> bool {
-    if matches!(lname, b"html" | b"head" | b"body") {
+/// Is the start tag named `lname` (attributes in `info`) an element the
+/// generic extractor always discards (`generic::is_junk` without its
+/// class/id rules)? Uncertain attribute syntax counts as no.
+fn starts_junk(html: &str, info: &TagInfo, lname: &[u8]) -> bool {
+    if matches!(lname, b"html" | b"head" | b"body") || info.odd {
         return false;
     }
     let is = |list: &[&str]| list.iter().any(|j| j.as_bytes() == lname);
-    if is(super::generic::JUNK_TAGS) || is(SKIPPED_CONTAINERS) {
+    if is(super::generic::JUNK_TAGS) || is(SKIPPED_CONTAINERS) || info.hidden {
         return true;
     }
-    let t = &html.as_bytes()[tag.name_end..tag.end];
-    let get = |name: &[u8]| attr_value(html, tag, name).ok().flatten();
-    if contains_ci(t, b"hidden")
-        && (get(b"hidden").is_some()
-            || get(b"aria-hidden").is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"true")))
-    {
+    if value(html, info.aria_hidden).is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"true")) {
         return true;
     }
-    if contains_ci(t, b"style")
-        && let Some(style) = get(b"style")
-    {
+    if let Some(style) = value(html, info.style) {
         let s: Vec<u8> = style
             .iter()
             .filter(|c| !c.is_ascii_whitespace())
@@ -576,27 +593,33 @@ fn starts_junk(html: &str, tag: &Tag, lname: &[u8]) -> bool {
             return true;
         }
     }
-    contains_ci(t, b"role")
-        && get(b"role").is_some_and(|r| {
-            let r = r.trim_ascii();
-            super::generic::JUNK_ROLES
-                .iter()
-                .any(|j| j.as_bytes().eq_ignore_ascii_case(r))
-        })
+    value(html, info.role).is_some_and(|r| {
+        let r = r.trim_ascii();
+        super::generic::JUNK_ROLES
+            .iter()
+            .any(|j| j.as_bytes().eq_ignore_ascii_case(r))
+    })
 }
 
-/// Does the `<meta>` start tag carry something the metadata step reads
-/// (see `meta::TITLE_METAS`, `meta::DATE_METAS`)? Uncertain syntax counts as yes.
-fn meta_is_read(html: &str, tag: &Tag) -> bool {
+/// Does a `<meta>` start tag (attributes in `info`) carry something the
+/// metadata step reads (see `meta::TITLE_METAS`, `meta::DATE_METAS`)?
+/// Uncertain syntax counts as yes.
+fn meta_is_read(html: &str, info: &TagInfo) -> bool {
+    if info.odd || info.itemprop {
+        return true;
+    }
     let read = super::meta::TITLE_METAS
         .iter()
         .chain(super::meta::DATE_METAS)
         .copied();
-    for (key, value) in read {
-        match attr_value(html, tag, key.as_bytes()) {
-            Err(()) => return true,
-            Ok(Some(v)) if v == value.as_bytes() => return true,
-            _ => {}
+    for (key, wanted) in read {
+        let range = match key {
+            "name" => info.name,
+            "property" => info.property,
+            _ => continue, // itemprop: handled above
+        };
+        if range.is_some() && value(html, range).is_none_or(|v| v == wanted.as_bytes()) {
+            return true;
         }
     }
     false
@@ -636,10 +659,10 @@ impl JunkRegion {
             .any(|&(s, e)| bytes[s..e].eq_ignore_ascii_case(name))
     }
 
-    fn step(&mut self, html: &str, tag: &Tag, lname: &[u8]) -> JunkStep {
+    fn step(&mut self, html: &str, tag: &Tag, info: &TagInfo, lname: &[u8]) -> JunkStep {
         let bytes = html.as_bytes();
         if !tag.closing {
-            if is_meta_relevant(lname) || contains_ci(&bytes[tag.start..tag.end], b"itemprop") {
+            if is_meta_relevant(lname) || info.itemprop || info.odd {
                 return JunkStep::Abandon;
             }
             if is_table_part(lname) && !self.open_named(bytes, b"table") {
@@ -741,9 +764,11 @@ pub(crate) fn prepare(html: &str, max_depth: usize, prep: Prep) -> Cow<'_, str> 
         let lname = lower(name.as_bytes(), &mut buf);
         let raw_text = !tag.closing && is_raw_text(lname);
         let attr_mark = drops.len();
-        if strip_attrs && !tag.closing && !raw_text {
-            drop_unused_attrs(html, &tag, &mut drops);
-        }
+        let info = if strip_attrs && !tag.closing && !raw_text {
+            drop_unused_attrs(html, &tag, &mut drops)
+        } else {
+            TagInfo::default()
+        };
         if raw_text {
             let content_start = i;
             let lower = name.to_ascii_lowercase();
@@ -767,13 +792,13 @@ pub(crate) fn prepare(html: &str, max_depth: usize, prep: Prep) -> Cow<'_, str> 
         }
         last_tag_end = tag.end;
         // A `<meta>` nothing reads goes entirely (generic extraction).
-        if empty_junk && !tag.closing && lname == b"meta" && !meta_is_read(html, &tag) {
+        if empty_junk && !tag.closing && lname == b"meta" && !meta_is_read(html, &info) {
             drops.truncate(attr_mark);
             drops.push((tag.start, tag.end));
             continue;
         }
         if let Some(region) = junk.as_mut() {
-            match region.step(html, &tag, lname) {
+            match region.step(html, &tag, &info, lname) {
                 JunkStep::Inside => {}
                 JunkStep::Abandon => junk = None,
                 JunkStep::End => {
@@ -789,7 +814,7 @@ pub(crate) fn prepare(html: &str, max_depth: usize, prep: Prep) -> Cow<'_, str> 
             && !tag.closing
             && !tag.self_closing
             && !is_void(lname)
-            && starts_junk(html, &tag, lname)
+            && starts_junk(html, &info, lname)
         {
             junk = Some(JunkRegion {
                 content_start: tag.end,
