@@ -106,6 +106,7 @@ fn summary(pages: &[Page], url: &url::Url) {
 }
 
 fn bench(c: &mut Criterion) {
+    presswatch::util::tune_allocator();
     let pages = load_pages();
     if pages.is_empty() {
         eprintln!("skipping extract bench: no *.html.gz pages found");

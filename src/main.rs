@@ -13,7 +13,7 @@ use presswatch::store::{ChangeKind, LogFilter, Store};
 use presswatch::{diff, extract, schedule, util};
 
 // Parsing a page allocates many small nodes and strings; mimalloc makes
-// extraction about 8% faster than the system allocator (benches/extract.rs).
+// extraction about 7% faster than the system allocator (benches/extract.rs).
 // Built with `no_thp`: transparent huge pages cost 8 MB of idle RSS.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -146,6 +146,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    util::tune_allocator();
     let cli = Cli::parse();
     init_logging(&cli);
     let rt = match tokio::runtime::Runtime::new() {

@@ -65,8 +65,32 @@ pub fn word_count(s: &str) -> usize {
     s.split_whitespace().count()
 }
 
+/// `mi_option_purge_delay` in mimalloc's `mi_option_e` (v3, the version
+/// libmimalloc-sys builds by default; a test checks it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// For a process whose global allocator is mimalloc (the `presswatch` binary,
+/// the extraction bench): freed memory goes back to the OS at once instead of
+/// after mimalloc's default 1 s. Each blocking thread that parsed a page keeps
+/// its own heap; with the delay a 2,000-page cycle peaked at 76 MB RSS instead
+/// of 45 MB (benches/cycle). Harmless under another allocator.
+pub fn tune_allocator() {
+    // SAFETY: mi_option_set only stores an integer in mimalloc's option table;
+    // any value is valid for this option (0 = purge immediately).
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+}
+
 #[cfg(test)]
 mod tests {
+    /// The option index is right: mimalloc v3's default purge delay is 1000 ms, and no other
+    /// option defaults to 1000.
+    #[test]
+    fn purge_delay_option_index() {
+        // SAFETY: reads an integer from mimalloc's option table.
+        let delay = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
+        assert_eq!(delay, 1000);
+    }
+
     use super::*;
 
     #[test]
