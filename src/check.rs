@@ -927,7 +927,7 @@ pub fn reextract(store: &Store, cfg: &Config, source: Option<&str>) -> Reextract
 /// Permits for CPU-bound work on the blocking pool (parsing; compressing and writing a
 /// check), one per core. More at once would not finish sooner, and every extra blocking
 /// thread keeps its own allocator heap (benches/cycle, 32 fetches in flight: peak RSS 158 MB
-/// without this limit, 76 MB with it, 45 MB with `util::tune_allocator` too).
+/// without this limit, 76 MB with it, 49 MB with `util::tune_allocator` too).
 fn cpu_permits() -> &'static tokio::sync::Semaphore {
     static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
     PERMITS.get_or_init(|| {
