@@ -554,9 +554,9 @@ fn is_optional_end(name: &[u8]) -> bool {
 /// Elements the generic extractor never renders nor counts (see
 /// `render::SKIP_TAGS`) whose content is ordinary markup: emptied like
 /// furniture. (Raw-text, void and foreign elements are handled elsewhere.)
+/// (`select` is not here: `<input>` or `<textarea>` inside it close it.)
 const SKIPPED_CONTAINERS: &[&str] = &[
-    "template", "object", "canvas", "button", "select", "audio", "video", "map", "picture",
-    "dialog",
+    "template", "object", "canvas", "button", "audio", "video", "map", "picture", "dialog",
 ];
 
 /// Table parts: inside furniture without its own `<table>` they may close it.
@@ -575,7 +575,20 @@ fn starts_junk(html: &str, info: &TagInfo, lname: &[u8]) -> bool {
         return false;
     }
     let is = |list: &[&str]| list.iter().any(|j| j.as_bytes() == lname);
-    if is(super::generic::JUNK_TAGS) || is(SKIPPED_CONTAINERS) || info.hidden {
+    if is(super::generic::JUNK_TAGS) || is(SKIPPED_CONTAINERS) {
+        return true;
+    }
+    // A start tag of another name may close these (`<div>` closes a `<p>`, `<h3>` an
+    // `<h2>`, `<li>` an `<li>`...), putting what follows outside: never a region root.
+    if is_optional_end(lname)
+        || matches!(
+            lname,
+            b"h1" | b"h2" | b"h3" | b"h4" | b"h5" | b"h6" | b"select"
+        )
+    {
+        return false;
+    }
+    if info.hidden {
         return true;
     }
     if value(html, info.aria_hidden).is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"true")) {
@@ -666,6 +679,17 @@ impl JunkRegion {
                 return JunkStep::Abandon;
             }
             if is_table_part(lname) && !self.open_named(bytes, b"table") {
+                return JunkStep::Abandon;
+            }
+            // `<button>` in a button, `<a>` in an `<a>`...: the inner one closes the
+            // outer one. (Furniture elements are not closed so.)
+            let (rs, re) = self.open[0];
+            let root = &bytes[rs..re];
+            if root.eq_ignore_ascii_case(lname)
+                && !super::generic::JUNK_TAGS
+                    .iter()
+                    .any(|j| j.as_bytes().eq_ignore_ascii_case(root))
+            {
                 return JunkStep::Abandon;
             }
             if !is_void(lname) && !tag.self_closing {
@@ -908,13 +932,13 @@ mod tests {
     fn hidden_and_role_furniture_and_unread_metas_go() {
         let html = "<head><meta name=viewport content=x><meta property=\"og:title\" content=T>\
             </head><div role=navigation><a>Home</a></div><div aria-hidden=\"true\">x</div>\
-            <div style=\"DISPLAY: none\">y</div><p hidden>z</p><select><option>a</select>\
+            <div style=\"DISPLAY: none\">y</div><div hidden>z</div><button>b</button>\
             <div role=main>Text</div>";
         assert_eq!(
             prepare(html, 50, GENERIC),
             "<head><meta property=\"og:title\" content=T></head><div role=navigation></div>\
-            <div aria-hidden=\"true\"></div><div style=\"DISPLAY: none\"></div><p hidden></p>\
-            <select></select><div role=main>Text</div>"
+            <div aria-hidden=\"true\"></div><div style=\"DISPLAY: none\"></div><div hidden></div>\
+            <button></button><div role=main>Text</div>"
         );
         // A character reference may hide the value: left alone.
         let html = "<div role=\"navigation&#32;\">x</div>";
@@ -949,6 +973,13 @@ mod tests {
             "<aside><p>Text",
             // Deeper than MAX_DEPTH inside.
             &format!("<nav>{}</nav>", "<p>".repeat(300)),
+            // Closed by a start tag of another name: the text after is content.
+            "<p hidden>x<div>Article text</div></p>",
+            "<h2 aria-hidden=true>x<h3>Article text</h3></h2>",
+            // Closed by a start tag of the same name.
+            "<button>x<button>y</button>Article text</button>",
+            "<a hidden>x<a>Article text</a></a>",
+            "<select><option>a<input>Article text</select>",
             // A table part may close it (foster parenting).
             "<table><nav><tr><td>Cell</td></tr></nav></table>",
         ] {
