@@ -143,7 +143,10 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 pw healthcheck || fail "presswatch healthcheck"
-PAGE_ID="$(curl -fsS "$WEB/changes/$CHANGED_ID" | grep -o 'href="/pages/[0-9]*"' | head -1 | grep -o '[0-9]*')"
+# (Whole responses into variables first: `grep -q`/`head` closing a pipe early would make
+# curl fail with "Failed writing body" under pipefail.)
+CHANGE_HTML="$(curl -fsS "$WEB/changes/$CHANGED_ID")"
+PAGE_ID="$(grep -o 'href="/pages/[0-9]*"' <<<"$CHANGE_HTML" | sed -n '1s/[^0-9]//gp')"
 [ -n "$PAGE_ID" ] || fail "no page link on /changes/$CHANGED_ID"
 
 ERRORS=0
@@ -195,8 +198,10 @@ browse page-v1 "/pages/$PAGE_ID?version=1" 'Version 1, fetched' 'nearly 260 mill
 browse notfound "/changes/999999" 'No change #999999'
 
 # Feed and metrics answer too.
-curl -fsS "$WEB/feed.atom" | grep -q '<feed xmlns="http://www.w3.org/2005/Atom">' || fail "feed"
-curl -fsS "$WEB/metrics" | grep -q 'presswatch_cycles_total' || fail "metrics"
+FEED="$(curl -fsS "$WEB/feed.atom")" || fail "feed: GET failed"
+grep -q '<feed xmlns="http://www.w3.org/2005/Atom">' <<<"$FEED" || fail "feed"
+METRICS="$(curl -fsS "$WEB/metrics")" || fail "metrics: GET failed"
+grep -q 'presswatch_cycles_total' <<<"$METRICS" || fail "metrics"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$WEB/")" = 405 ] || fail "POST is not 405"
 
 # A clean stop on SIGTERM.

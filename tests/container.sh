@@ -309,7 +309,7 @@ echo "/healthz: 200"
 step "wait for the New alert"
 new_mail() { grep -qF '[presswatch] New:' "$tmp/mail/subjects.txt" 2>/dev/null; }
 wait_until "$WAIT_SECS" "a mail with subject '[presswatch] New:'" new_mail
-grep -F '[presswatch] New:' "$tmp/mail/subjects.txt" | head -1 | sed 's/^/subject: /'
+grep -m1 -F '[presswatch] New:' "$tmp/mail/subjects.txt" | sed 's/^/subject: /'
 grep -qF '[presswatch] New: Container smoke statement' "$tmp/mail/subjects.txt" ||
   fail "unexpected alert subject: $(head -1 "$tmp/mail/subjects.txt")"
 
@@ -332,8 +332,10 @@ step "stop (SIGTERM)"
 podman stop -t 30 "$name" >/dev/null
 code=$(podman inspect --format '{{.State.ExitCode}}' "$name")
 [[ $code == 0 ]] || fail "the daemon exited with $code after SIGTERM"
-podman logs "$name" 2>&1 | grep -q "presswatch stopped" ||
-  fail "the daemon did not log a clean stop"
+# (The logs into a variable first: `grep -q` closing the pipe early could fail the
+# pipeline under pipefail.)
+logs="$(podman logs "$name" 2>&1)"
+grep -q "presswatch stopped" <<<"$logs" || fail "the daemon did not log a clean stop"
 echo "stopped cleanly (exit 0)"
 
 echo

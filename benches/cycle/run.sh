@@ -233,7 +233,8 @@ log "discovery: feed (50 latest) + $DISCOVERY"
 # `check --all`: every tracked page, whatever its revisit schedule (the unchanged cycle must
 # re-check all of them to be comparable).
 CHECK_ARGS=(check)
-if "$PW" check --help 2>/dev/null | grep -q -- '--all'; then CHECK_ARGS=(check --all); fi
+CHECK_HELP="$("$PW" check --help 2>/dev/null || true)"
+if grep -q -- '--all' <<<"$CHECK_HELP"; then CHECK_ARGS=(check --all); fi
 log "presswatch command: ${CHECK_ARGS[*]}"
 
 PW_PAGES='grep -oE "checked [0-9]+ pages" "$OUT" | grep -oE "[0-9]+"'
