@@ -237,7 +237,8 @@ async fn run_source(ctx: &Context, source: &Source, all: bool) -> CycleReport {
     }
 
     // 2. Every tracked page of the source that is due, whether or not discovery still lists
-    //    it; a sitemap's newer <lastmod> makes a page due now, and those go first.
+    //    it; a sitemap <lastmod> later than the page's last check makes it due now, and those
+    //    go first (latest first).
     let pages = match store.pages_of_source(&source.name) {
         Ok(p) => p,
         Err(e) => {
@@ -247,13 +248,15 @@ async fn run_source(ctx: &Context, source: &Source, all: bool) -> CycleReport {
         }
     };
     let now = now_rfc3339();
-    let mut due: Vec<(Option<&String>, Page)> = pages
+    let mut due: Vec<(Option<chrono::DateTime<chrono::Utc>>, Page)> = pages
         .into_iter()
         .filter_map(|p| {
-            let lastmod = Url::parse(&p.url).ok().and_then(|u| found.lastmod.get(&u));
-            let modified = lastmod.is_some_and(|m| {
-                p.next_check_at.is_some() && m.as_str() > p.next_check_at.as_deref().unwrap_or("")
-            });
+            let lastmod = Url::parse(&p.url)
+                .ok()
+                .and_then(|u| found.lastmod.get(&u))
+                .and_then(|m| parse_time(m));
+            let checked = p.last_check_at.as_deref().and_then(parse_time);
+            let modified = matches!((lastmod, checked), (Some(m), Some(c)) if m > c);
             // A feed-only statement costs nothing to compare while its feed lists it.
             let in_feed = !source.fetch_pages && found.entries.contains_key(&p.url);
             let is_due = all
@@ -263,7 +266,7 @@ async fn run_source(ctx: &Context, source: &Source, all: bool) -> CycleReport {
             is_due.then_some((lastmod.filter(|_| modified), p))
         })
         .collect();
-    due.sort_by(|a, b| b.0.cmp(&a.0));
+    due.sort_by_key(|d| std::cmp::Reverse(d.0));
     let entries = &found.entries;
     let mut checks = futures::stream::iter(due.into_iter().map(|(_, p)| p))
         .take_while(|_| futures::future::ready(!ctx.shutdown.is_cancelled()))
@@ -532,6 +535,19 @@ async fn check_page(
     }
 }
 
+/// An RFC 3339 time, or a `YYYY-MM-DD` date (midnight UTC), as UTC.
+fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d")
+                .ok()?
+                .and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc())
+        })
+}
+
 /// The next due time of a page after a check, and its latest news time.
 ///
 /// Fresh statements are due every cycle, older ones less often (`[revisit]`); a failing page
@@ -543,17 +559,7 @@ fn next_check(
     published: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> (String, String) {
-    let parse = |s: &str| -> Option<chrono::DateTime<chrono::Utc>> {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .ok()
-            .or_else(|| {
-                chrono::NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d")
-                    .ok()?
-                    .and_hms_opt(0, 0, 0)
-                    .map(|t| t.and_utc())
-            })
-    };
+    let parse = parse_time;
     // The statement's latest news: its last change, else its publication date, else when
     // presswatch first saw it. An old statement found today is old, not fresh.
     let published = published.and_then(parse).filter(|t| *t <= now);
@@ -997,6 +1003,7 @@ mod tests {
             suspect_hash: None,
             first_seen_at: "2026-11-01T00:00:00Z".into(),
             next_check_at: None,
+            last_check_at: None,
             last_news_at: None,
             fail_count: 0,
         }

@@ -171,6 +171,8 @@ pub struct Page {
     pub first_seen_at: String,
     /// When the page is next due (RFC 3339); `None`: now.
     pub next_check_at: Option<String>,
+    /// When it was last checked (RFC 3339), whatever the outcome.
+    pub last_check_at: Option<String>,
     /// Latest of: published, last change, first seen.
     pub last_news_at: Option<String>,
     pub fail_count: i64,
@@ -580,6 +582,7 @@ impl Store {
             suspect_hash: r.get("suspect_hash")?,
             first_seen_at: r.get("first_seen_at")?,
             next_check_at: r.get("next_check_at")?,
+            last_check_at: r.get("last_check_at")?,
             last_news_at: r.get("last_news_at")?,
             fail_count: r.get("fail_count")?,
         })

@@ -449,3 +449,91 @@ fn rel_canonical_on_the_same_site_names_the_statement() {
         output_text(&pages)
     );
 }
+
+fn gzip(text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(text.as_bytes()).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+fn urlset(entries: &[(&str, &str)]) -> String {
+    let urls: String = entries
+        .iter()
+        .map(|(loc, lastmod)| format!("<url><loc>{loc}</loc><lastmod>{lastmod}</lastmod></url>"))
+        .collect();
+    format!(
+        r#"<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>"#
+    )
+}
+
+#[test]
+fn sitemap_index_gzipped_urlset_and_lastmod() {
+    let env = Env::new(
+        "per_host_interval_ms = 0",
+        "[[sources]]\nname = \"map\"\nkind = \"sitemap\"\nurl = \"{base}/sitemap.xml\"\n\
+         match = '/news/s\\d+$'\n",
+    );
+    env.site.set(
+        "/sitemap.xml",
+        Response::new(
+            200,
+            "application/xml",
+            format!(
+                r#"<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><sitemap><loc>{}</loc></sitemap><sitemap><loc>http://elsewhere.invalid/s.xml</loc></sitemap></sitemapindex>"#,
+                env.site.url("/news-sitemap.xml.gz")
+            ),
+        ),
+    );
+    let (s1, s2) = (env.site.url("/news/s1"), env.site.url("/news/s2"));
+    let old = "2018-12-10";
+    env.site.set(
+        "/news-sitemap.xml.gz",
+        Response::new(
+            200,
+            "application/gzip",
+            gzip(&urlset(&[
+                (&s1, old),
+                (&s2, old),
+                (&env.site.url("/about"), old),
+            ])),
+        ),
+    );
+    for (path, title) in [("/news/s1", "Statement one"), ("/news/s2", "Statement two")] {
+        env.site
+            .set(path, Response::html(article(title, Some("2018-12-10"))));
+    }
+
+    let out = env.check();
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_eq!(env.show_path("/news/s1")["title"], "Statement one");
+    assert_eq!(env.show_path("/news/s2")["title"], "Statement two");
+    assert_eq!(env.site.hits("/about"), 0, "only `match`ing URLs");
+
+    // 2018 statements are not due again this week, and their lastmod is old.
+    env.check();
+    assert_eq!(env.site.hits("/news/s1"), 1);
+    assert_eq!(env.site.hits("/news/s2"), 1);
+
+    // The sitemap says s1 changed after its last check (in another time zone): due now.
+    let later = (chrono::Utc::now() + chrono::Duration::minutes(1))
+        .with_timezone(&chrono::FixedOffset::east_opt(2 * 3600).expect("offset"))
+        .to_rfc3339();
+    env.site.set(
+        "/news-sitemap.xml.gz",
+        Response::new(
+            200,
+            "application/gzip",
+            gzip(&urlset(&[(&s1, &later), (&s2, old)])),
+        ),
+    );
+    env.site.set(
+        "/news/s1",
+        Response::html(article("Statement one, revised", Some("2018-12-10"))),
+    );
+    let out = env.check();
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_eq!(env.site.hits("/news/s1"), 2, "a newer lastmod makes it due");
+    assert_eq!(env.site.hits("/news/s2"), 1, "an old lastmod does not");
+    assert_eq!(env.show_path("/news/s1")["title"], "Statement one, revised");
+}
