@@ -559,11 +559,10 @@ fn next_check(
     published: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> (String, String) {
-    let parse = parse_time;
     // The statement's latest news: its last change, else its publication date, else when
     // presswatch first saw it. An old statement found today is old, not fresh.
-    let published = published.and_then(parse).filter(|t| *t <= now);
-    let prior = page.last_news_at.as_deref().and_then(parse);
+    let published = published.and_then(parse_time).filter(|t| *t <= now);
+    let prior = page.last_news_at.as_deref().and_then(parse_time);
     let news = match result {
         CheckResult::NewVersion { change, .. } if change.kind == ChangeKind::New => {
             published.or(prior).unwrap_or(now)
@@ -576,7 +575,7 @@ fn next_check(
             .into_iter()
             .chain(published)
             .max()
-            .or_else(|| parse(&page.first_seen_at))
+            .or_else(|| parse_time(&page.first_seen_at))
             .unwrap_or(now),
     };
     let next = match result {

@@ -394,10 +394,7 @@ impl Transport {
 pub fn read_ca_file(path: &Path) -> Result<Certificate, String> {
     let name = path.display();
     let pem = std::fs::read(path).map_err(|e| format!("{name}: cannot read it: {e}"))?;
-    if !pem
-        .windows(b"-----BEGIN CERTIFICATE-----".len())
-        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
-    {
+    if memchr::memmem::find(&pem, b"-----BEGIN CERTIFICATE-----").is_none() {
         return Err(format!(
             "{name}: no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)"
         ));
@@ -416,21 +413,13 @@ fn one_line(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(inner) = src {
-        let t = inner.to_string();
-        if !s.contains(&t) {
-            // lettre's connection errors repeat their own kind in the source's text
-            // ("Connection error: Connection error: ..."); keep the kind once.
-            let t = match s.split_once(": ") {
-                Some((kind, _)) => t
-                    .strip_prefix(&format!("{kind}: "))
-                    .unwrap_or(&t)
-                    .to_string(),
-                None => t.strip_prefix(&format!("{s}: ")).unwrap_or(&t).to_string(),
-            };
-            if !s.contains(&t) {
-                s.push_str(": ");
-                s.push_str(&t);
-            }
+        let text = inner.to_string();
+        // lettre's connection errors repeat their own kind in the source's text
+        // ("Connection error: Connection error: ..."); keep the kind once.
+        let kind = s.split_once(": ").map_or(s.as_str(), |(kind, _)| kind);
+        let t = text.strip_prefix(&format!("{kind}: ")).unwrap_or(&text);
+        if !s.contains(t) {
+            s = format!("{s}: {t}");
         }
         src = inner.source();
     }

@@ -84,16 +84,16 @@ pub fn tune_allocator() {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     /// The option index is right: mimalloc v3's default purge delay is 1000 ms, and no other
     /// option defaults to 1000.
     #[test]
     fn purge_delay_option_index() {
         // SAFETY: reads an integer from mimalloc's option table.
-        let delay = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
+        let delay = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
         assert_eq!(delay, 1000);
     }
-
-    use super::*;
 
     #[test]
     fn canonical_drops_fragment_and_tracking() {

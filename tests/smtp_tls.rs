@@ -10,7 +10,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use common::http::{FixtureSite, Response};
-use common::smtp::{SmtpServer, TlsMode};
+use common::smtp::{ReceivedMail, SmtpServer, TlsMode};
 use common::{Instance, command, output_text};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -163,22 +163,14 @@ fn starttls_required_upgrades_before_anything_else() {
 #[test]
 fn smtps_is_tls_from_the_first_byte() {
     let smtp = SmtpServer::start_tls(TlsMode::Implicit);
-    let pw = instance(
-        &format!("smtps://localhost:{}", smtp.port()),
-        Some(smtp.ca_pem()),
-        "",
-    );
-    let out = test_email(&pw, &[]);
-    assert!(out.status.success(), "{}", output_text(&out));
+    let (out, mail) = trusted_test_mail(&smtp, &tls_url(TlsMode::Implicit, smtp.port()));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(&format!("localhost:{}", smtp.port())),
         "{}",
         output_text(&out)
     );
-    let mails = smtp.wait_for(1, WAIT);
-    assert_eq!(mails.len(), 1);
-    assert_eq!(mails[0].parse().subject, "[presswatch] Test mail");
-    assert!(mails[0].tls);
+    assert_eq!(mail.parse().subject, "[presswatch] Test mail");
+    assert!(mail.tls);
     assert_eq!(smtp.tls_handshakes(), 1);
     assert!(!smtp.commands().iter().any(|c| c == "STARTTLS"));
 }
@@ -309,10 +301,7 @@ fn an_untrusted_certificate_is_refused() {
         assert_eq!(smtp.tls_handshakes(), 0, "{mode:?}");
 
         // The same server with its CA in ca_file is fine.
-        let trusted = instance(&url, Some(smtp.ca_pem()), "");
-        let out = test_email(&trusted, &[]);
-        assert!(out.status.success(), "{mode:?}: {}", output_text(&out));
-        assert_eq!(smtp.wait_for(1, WAIT).len(), 1);
+        trusted_test_mail(&smtp, &url);
     }
 }
 
@@ -326,6 +315,18 @@ fn an_untrusted_certificate_error_says_tls() {
         let out = test_email(&pw, &[]);
         assert_one_line_error(&out, &["TLS", "certificate"]);
     }
+}
+
+/// `test-email` through `url` to `smtp`, with its test CA as `[email] ca_file`: it succeeds
+/// and exactly one mail arrives (returned with the command's output).
+fn trusted_test_mail(smtp: &SmtpServer, url: &str) -> (Output, ReceivedMail) {
+    let pw = instance(url, Some(smtp.ca_pem()), "");
+    let out = test_email(&pw, &[]);
+    assert!(out.status.success(), "{url}: {}", output_text(&out));
+    let mut mails = smtp.wait_for(1, WAIT);
+    assert_eq!(mails.len(), 1, "{url}");
+    let mail = mails.remove(0);
+    (out, mail)
 }
 
 fn tls_url(mode: TlsMode, port: u16) -> String {
@@ -370,16 +371,8 @@ fn tls_required_against_a_server_without_starttls_fails_and_the_alert_waits() {
 #[test]
 fn plain_smtp_with_a_ca_file_upgrades_when_starttls_is_offered() {
     let smtp = SmtpServer::start_tls(TlsMode::StartTls);
-    let pw = instance(
-        &format!("smtp://localhost:{}", smtp.port()),
-        Some(smtp.ca_pem()),
-        "",
-    );
-    let out = test_email(&pw, &[]);
-    assert!(out.status.success(), "{}", output_text(&out));
-    let mails = smtp.wait_for(1, WAIT);
-    assert_eq!(mails.len(), 1);
-    assert!(mails[0].tls, "{:?}", smtp.commands());
+    let (_, mail) = trusted_test_mail(&smtp, &format!("smtp://localhost:{}", smtp.port()));
+    assert!(mail.tls, "{:?}", smtp.commands());
 }
 
 #[test]

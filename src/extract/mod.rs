@@ -72,15 +72,15 @@ pub fn extract_for_source(
     body_selector: Option<&str>,
     profile: Option<&str>,
 ) -> Result<Article, ExtractError> {
-    // Parse cost in html5ever grows quadratically with element nesting depth,
-    // so pathological nesting is flattened first (text is kept).
-    // Memory grows with input size: very large pages are cut.
     let forced = profile.map(|name| (name, profiles::PROFILES.iter().find(|p| p.name == name)));
     let profile = match forced {
         Some(("generic", _)) => None,
         Some((_, Some(p))) => Some(p),
         _ => url.host_str().and_then(profiles::profile_for_host),
     };
+    // Parse cost in html5ever grows quadratically with element nesting depth,
+    // so pathological nesting is flattened first (text is kept).
+    // Memory grows with input size: very large pages are cut.
     let html = sanitize::cap_len(html, sanitize::MAX_HTML_BYTES);
     let prep = sanitize::Prep {
         strip_attrs: body_selector.is_none(),

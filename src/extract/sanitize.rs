@@ -244,9 +244,10 @@ fn is_ws(b: u8) -> bool {
 }
 
 /// Byte ranges of the attributes of start tag `tag` that extraction never
-/// reads (each with its leading whitespace), appended to `drops`. Tags whose
-/// attribute syntax is unusual (quotes or `<` in a name or unquoted value)
-/// are left alone, so this never changes how the tag is tokenized.
+/// reads (each with its leading whitespace), appended to `drops`; returns
+/// what the same pass learnt of the attributes [`prepare`] decides on. Tags
+/// whose attribute syntax is unusual (quotes or `<` in a name or unquoted
+/// value) are left alone, so this never changes how the tag is tokenized.
 fn drop_unused_attrs(text: &str, tag: &Tag, drops: &mut Vec<(usize, usize)>) -> TagInfo {
     let bytes = text.as_bytes();
     let gt = tag.end - 1;
@@ -567,6 +568,13 @@ fn is_table_part(name: &[u8]) -> bool {
     )
 }
 
+/// Is `lname` (lower case) one of the generic extractor's furniture tags (`generic::JUNK_TAGS`)?
+fn is_junk_tag(lname: &[u8]) -> bool {
+    super::generic::JUNK_TAGS
+        .iter()
+        .any(|j| j.as_bytes() == lname)
+}
+
 /// Is the start tag named `lname` (attributes in `info`) an element the
 /// generic extractor always discards (`generic::is_junk` without its
 /// class/id rules)? Uncertain attribute syntax counts as no.
@@ -574,8 +582,7 @@ fn starts_junk(html: &str, info: &TagInfo, lname: &[u8]) -> bool {
     if matches!(lname, b"html" | b"head" | b"body") || info.odd {
         return false;
     }
-    let is = |list: &[&str]| list.iter().any(|j| j.as_bytes() == lname);
-    if is(super::generic::JUNK_TAGS) || is(SKIPPED_CONTAINERS) {
+    if is_junk_tag(lname) || SKIPPED_CONTAINERS.iter().any(|j| j.as_bytes() == lname) {
         return true;
     }
     // A start tag of another name may close these (`<div>` closes a `<p>`, `<h3>` an
@@ -654,6 +661,9 @@ struct JunkRegion {
     /// Open elements, the furniture element first, as byte ranges of their
     /// names in the input.
     open: Vec<(usize, usize)>,
+    /// A start tag of the root's own name closes the root (`<button>` in a
+    /// button, `<a>` in an `<a>`); furniture elements are not closed so.
+    closed_by_own_name: bool,
 }
 
 enum JunkStep {
@@ -681,15 +691,8 @@ impl JunkRegion {
             if is_table_part(lname) && !self.open_named(bytes, b"table") {
                 return JunkStep::Abandon;
             }
-            // `<button>` in a button, `<a>` in an `<a>`...: the inner one closes the
-            // outer one. (Furniture elements are not closed so.)
             let (rs, re) = self.open[0];
-            let root = &bytes[rs..re];
-            if root.eq_ignore_ascii_case(lname)
-                && !super::generic::JUNK_TAGS
-                    .iter()
-                    .any(|j| j.as_bytes().eq_ignore_ascii_case(root))
-            {
+            if self.closed_by_own_name && bytes[rs..re].eq_ignore_ascii_case(lname) {
                 return JunkStep::Abandon;
             }
             if !is_void(lname) && !tag.self_closing {
@@ -815,8 +818,14 @@ pub(crate) fn prepare(html: &str, max_depth: usize, prep: Prep) -> Cow<'_, str> 
             continue;
         }
         last_tag_end = tag.end;
-        // A `<meta>` nothing reads goes entirely (generic extraction).
-        if empty_junk && !tag.closing && lname == b"meta" && !meta_is_read(html, &info) {
+        // Void tags nothing reads go entirely: `<link>` (never rendered, never read), and
+        // for the generic extractor a `<meta>` no metadata rule reads.
+        let unread = match lname {
+            b"link" => strip_attrs,
+            b"meta" => empty_junk && !meta_is_read(html, &info),
+            _ => false,
+        };
+        if unread && !tag.closing {
             drops.truncate(attr_mark);
             drops.push((tag.start, tag.end));
             continue;
@@ -844,6 +853,7 @@ pub(crate) fn prepare(html: &str, max_depth: usize, prep: Prep) -> Cow<'_, str> 
                 content_start: tag.end,
                 drop_mark: drops.len(),
                 open: vec![(tag.name_start, tag.name_end)],
+                closed_by_own_name: !is_junk_tag(lname),
             });
         }
         if matches!(lname, b"pre" | b"listing") {
@@ -852,12 +862,6 @@ pub(crate) fn prepare(html: &str, max_depth: usize, prep: Prep) -> Cow<'_, str> 
             } else {
                 pre_open += 1;
             }
-        }
-        // `<link>` (void, never rendered, never read) goes entirely.
-        if strip_attrs && !tag.closing && lname == b"link" {
-            drops.truncate(attr_mark);
-            drops.push((tag.start, tag.end));
-            continue;
         }
         if is_uncounted(lname) || (tag.self_closing && !tag.closing) {
             continue;
