@@ -219,7 +219,16 @@ async fn run_source(ctx: &Context, source: &Source, all: bool) -> CycleReport {
     let baseline = !first_done && !ctx.cfg.alert_on_first_run;
 
     // 1. Discovery. A failure here is reported, but tracked pages are still re-checked.
+    let discovery_started = std::time::Instant::now();
     let discovery = discover_source(ctx, source).await;
+    if let Ok(d) = &discovery {
+        tracing::info!(
+            source = %source.name,
+            pages = d.pages.len(),
+            ms = discovery_started.elapsed().as_millis() as u64,
+            "discovery done"
+        );
+    }
     let discovery_error = discovery.as_ref().err().cloned();
     let found = match discovery {
         Ok(d) => d,

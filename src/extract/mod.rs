@@ -28,7 +28,7 @@ use scraper::{Html, Selector};
 use unicode_normalization::UnicodeNormalization;
 
 /// Bump whenever extraction output may change for the same HTML.
-pub const EXTRACTOR_VERSION: u32 = 4;
+pub const EXTRACTOR_VERSION: u32 = 5;
 
 /// The extracted statement.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -87,6 +87,8 @@ pub fn extract_for_source(
         // Furniture is never part of a generic extraction. A profile renders
         // what its selectors name, which may hold any element.
         empty_junk: body_selector.is_none() && profile.is_none(),
+        // Navigation is never statement text, whatever a profile selects.
+        empty_nav: body_selector.is_none(),
     };
     let html = sanitize::prepare(html, sanitize::MAX_DEPTH, prep);
     let doc = Html::parse_document(&html);

@@ -194,6 +194,20 @@ fn never_panics_on_odd_input() {
 }
 
 #[test]
+fn navigation_inside_a_profile_body_is_not_text() {
+    let html = "<html><body><header><nav><a href=/>Who we are</a></nav></header>\
+        <div class=\"narrow-content\"><div class=\"field--type-text-with-summary\">\
+        <p>Statement text.</p><nav class=toc><a href=#a>Contents</a></nav>\
+        <figure><img src=x.jpg><figcaption>A caption</figcaption></figure>\
+        <aside class=box>Fact box</aside><p>More text.</p></div></div></body></html>";
+    let a = extract(html, &url("https://www.iom.int/news/x"), None).expect("article");
+    assert_eq!(
+        (a.profile.as_str(), a.body.as_str()),
+        ("iom", "Statement text.\n\nFact box\n\nMore text.")
+    );
+}
+
+#[test]
 fn forced_profile() {
     let html = "<html><body><nav>Menu</nav><div class=\"narrow-content\"><div class=\"field--type-text-with-summary\"><p>Mirror text.</p></div></div>\
         <article><p>Some other article text that is long, with commas, and words.</p></article></body></html>";
