@@ -22,7 +22,9 @@ use crate::discover;
 use crate::extract::{self, EXTRACTOR_VERSION};
 use crate::fetch::{Fetcher, Outcome};
 use crate::notify::{self, DeliveryReport, Transport};
-use crate::store::{ChangeKind, CheckResult, NewChange, NewVersion, Page, Store};
+use crate::store::{
+    ChangeKind, CheckCommit, CheckResult, NewChange, NewVersion, Page, RawHtml, Schedule, Store,
+};
 use crate::util::{now_rfc3339, sha256_hex, statement_text, word_count};
 
 /// Nested sitemaps followed per source and cycle, at most.
@@ -152,10 +154,21 @@ pub async fn run_cycle(ctx: &Context, opts: &CycleOptions) -> CycleReport {
         .iter()
         .filter(|s| opts.source.as_deref().is_none_or(|n| n == s.name))
         .collect();
-    let reports =
-        futures::future::join_all(sources.iter().map(|s| run_source(ctx, s, opts.all))).await;
+    let (committer, writer) = Committer::new(ctx.store.clone());
+    let n_sources = sources.len();
+    let checks = async move {
+        let committer = committer;
+        futures::future::join_all(
+            sources
+                .iter()
+                .map(|s| run_source(ctx, s, opts.all, &committer)),
+        )
+        .await
+        // `committer` dropped here: the writer finishes what is queued, then returns.
+    };
+    let (reports, ()) = tokio::join!(checks, writer.run());
     let mut total = CycleReport {
-        sources: sources.len(),
+        sources: n_sources,
         ..Default::default()
     };
     for r in reports {
@@ -204,7 +217,12 @@ pub async fn deliver(ctx: &Context) -> DeliveryReport {
     }
 }
 
-async fn run_source(ctx: &Context, source: &Source, all: bool) -> CycleReport {
+async fn run_source(
+    ctx: &Context,
+    source: &Source,
+    all: bool,
+    committer: &Committer,
+) -> CycleReport {
     let mut report = CycleReport::default();
     let store = &ctx.store;
     let started = now_rfc3339();
@@ -280,7 +298,7 @@ async fn run_source(ctx: &Context, source: &Source, all: bool) -> CycleReport {
     let mut checks = futures::stream::iter(due.into_iter().map(|(_, p)| p))
         .take_while(|_| futures::future::ready(!ctx.shutdown.is_cancelled()))
         .map(|page| async move {
-            let outcome = check_page(ctx, source, &page, entries).await;
+            let outcome = check_page(ctx, source, &page, entries, committer).await;
             (page, outcome)
         })
         .buffer_unordered(ctx.cfg.fetch.concurrency.max(1));
@@ -476,6 +494,7 @@ async fn check_page(
     source: &Source,
     page: &Page,
     entries: &std::collections::HashMap<String, discover::FeedEntry>,
+    committer: &Committer,
 ) -> PageOutcome {
     let at = now_rfc3339();
     let Decision {
@@ -525,22 +544,105 @@ async fn check_page(
         published.as_deref(),
         chrono::Utc::now(),
     );
-    let moved = final_url.filter(|f| f != &page.url);
-    // The commit compresses the HTML and writes SQLite: blocking work, off the async threads.
-    let store = ctx.store.clone();
-    let owned = page.clone();
-    let committed = cpu_bound(move || {
-        store.commit_check(&owned, &result, &at)?;
-        if let Err(e) = store.schedule_page(owned.id, &next, &news, moved.as_deref()) {
-            tracing::warn!(url = %owned.url, "cannot schedule the next check: {e}");
-        }
-        Ok::<(), crate::store::StoreError>(())
-    })
-    .await;
-    match committed {
-        Ok(Ok(())) => outcome,
-        Ok(Err(e)) => PageOutcome::Failed("store", format!("{}: not recorded: {e}", page.url)),
+    let schedule = Schedule {
+        next_check_at: next,
+        last_news_at: news,
+        final_url: final_url.filter(|f| f != &page.url),
+    };
+    match committer.commit(page.clone(), result, at, schedule).await {
+        Ok(_) => outcome,
         Err(e) => PageOutcome::Failed("store", format!("{}: not recorded: {e}", page.url)),
+    }
+}
+
+/// A page check waiting to be written, and who waits for the result.
+type Pending = (
+    (Page, CheckResult, String, Schedule),
+    tokio::sync::oneshot::Sender<Result<Option<i64>, String>>,
+);
+
+/// Most checks written in one transaction.
+const MAX_GROUP: usize = 128;
+
+/// Hands finished checks to the [`Writer`].
+struct Committer {
+    tx: tokio::sync::mpsc::Sender<Pending>,
+}
+
+/// Writes the checks of a cycle in groups: whatever checks finished while the previous group
+/// was being written go into the next transaction ([`Store::commit_checks`]: one savepoint
+/// per check). Under load that is one commit for many pages instead of one each; alone, a
+/// check is written at once, as before.
+struct Writer {
+    store: Arc<Store>,
+    rx: tokio::sync::mpsc::Receiver<Pending>,
+}
+
+impl Committer {
+    fn new(store: Arc<Store>) -> (Committer, Writer) {
+        let (tx, rx) = tokio::sync::mpsc::channel(MAX_GROUP);
+        (Committer { tx }, Writer { store, rx })
+    }
+
+    /// Record a check; returns once its transaction committed (or failed).
+    async fn commit(
+        &self,
+        page: Page,
+        result: CheckResult,
+        at: String,
+        schedule: Schedule,
+    ) -> Result<Option<i64>, String> {
+        let (reply, done) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(((page, result, at, schedule), reply))
+            .await
+            .map_err(|_| "the database writer stopped".to_string())?;
+        done.await
+            .unwrap_or_else(|_| Err("the database writer stopped".to_string()))
+    }
+}
+
+impl Writer {
+    /// Until every [`Committer`] is gone and the queue is empty.
+    async fn run(mut self) {
+        let mut batch = Vec::with_capacity(MAX_GROUP);
+        while self.rx.recv_many(&mut batch, MAX_GROUP).await > 0 {
+            let (checks, replies): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut batch).into_iter().unzip();
+            let store = self.store.clone();
+            // Compressing HTML and writing SQLite: blocking work, off the async threads. Not
+            // counted against the CPU permits: one writer, waiting on the disk as much as
+            // computing, while extraction goes on.
+            let written = tokio::task::spawn_blocking(move || {
+                let commits: Vec<CheckCommit<'_>> = checks
+                    .iter()
+                    .map(|(page, result, at, schedule)| CheckCommit {
+                        page,
+                        result,
+                        at,
+                        schedule: Some(schedule),
+                    })
+                    .collect();
+                store
+                    .commit_checks(&commits)
+                    .into_iter()
+                    .map(|r| r.map_err(|e| e.to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .await;
+            match written {
+                Ok(results) => {
+                    for (reply, r) in replies.into_iter().zip(results) {
+                        let _ = reply.send(r);
+                    }
+                }
+                Err(e) => {
+                    for reply in replies {
+                        let _ = reply.send(Err(format!("database writer: {e}")));
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -647,6 +749,7 @@ async fn decide(
             content_type: None,
             validators: Default::default(),
             body: crate::util::statement_text(&e.title, &e.text).into_bytes(),
+            encoded: None,
         };
         let article = extract::Article {
             title: e.title.clone(),
@@ -682,7 +785,7 @@ async fn decide(
                 });
                 return Ok(decided(CheckResult::Gone { status, change }, None));
             }
-            Ok(Outcome::Ok(f)) => (f, None),
+            Ok(Outcome::Ok(f)) => (*f, None),
         }
     };
     let final_url = Some(fetched.final_url.to_string());
@@ -720,7 +823,7 @@ async fn judge(
     page: &Page,
     url: &Url,
     latest: Option<crate::store::Version>,
-    fetched: crate::fetch::Fetched,
+    mut fetched: crate::fetch::Fetched,
     from_feed: Option<extract::Article>,
 ) -> anyhow::Result<CheckResult> {
     let failed = |kind: &'static str, reason: String| CheckResult::Failed {
@@ -759,15 +862,20 @@ async fn judge(
         }
         Some(a) => a,
         None => match extract_async(
-            fetched.body.clone(),
+            // Borrowed by the extraction and handed back: the HTML is stored only when the
+            // site did not send it compressed.
+            std::mem::take(&mut fetched.body),
             fetched.content_type.clone(),
             fetched.final_url.clone(),
             source.clone(),
         )
         .await?
         {
-            Ok(a) => a,
-            Err(e) => {
+            (body, Ok(a)) => {
+                fetched.body = body;
+                a
+            }
+            (_, Err(e)) => {
                 return Ok(failed(
                     "extraction",
                     format!("{}: extraction failed: {e}", page.url),
@@ -797,8 +905,8 @@ async fn judge(
         Some(l) => {
             let raw = ctx.store.raw_html(page.id, l.version)?.unwrap_or_default();
             match extract_async(raw, None, url.clone(), source.clone()).await? {
-                Ok(a) => Some((a.title, a.body)),
-                Err(_) => Some((l.title.clone(), l.body.clone())),
+                (_, Ok(a)) => Some((a.title, a.body)),
+                (_, Err(_)) => Some((l.title.clone(), l.body.clone())),
             }
         }
     };
@@ -808,7 +916,10 @@ async fn judge(
         published: article.published.clone(),
         body: article.body.clone(),
         text_hash: hash.clone(),
-        raw_html: fetched.body,
+        raw_html: match fetched.encoded {
+            Some((coding, bytes)) => RawHtml::Encoded(coding, bytes),
+            None => RawHtml::Plain(fetched.body),
+        },
         raw_hash: raw_hash.clone(),
         extractor_version: EXTRACTOR_VERSION as i64,
         profile: article.profile.clone(),
@@ -960,21 +1071,24 @@ async fn cpu_bound<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await
 }
 
-/// Decode and extract on the blocking pool: parsing is CPU work.
+/// Decode and extract on the blocking pool: parsing is CPU work. The HTML is handed back.
 async fn extract_async(
     body: Vec<u8>,
     content_type: Option<String>,
     url: Url,
     source: Source,
-) -> anyhow::Result<Result<extract::Article, extract::ExtractError>> {
+) -> anyhow::Result<(Vec<u8>, Result<extract::Article, extract::ExtractError>)> {
     Ok(cpu_bound(move || {
-        let html = extract::decode_html(&body, content_type.as_deref());
-        extract::extract_for_source(
-            &html,
-            &url,
-            source.body.as_deref(),
-            source.profile.as_deref(),
-        )
+        let article = {
+            let html = extract::decode_html(&body, content_type.as_deref());
+            extract::extract_for_source(
+                &html,
+                &url,
+                source.body.as_deref(),
+                source.profile.as_deref(),
+            )
+        };
+        (body, article)
     })
     .await?)
 }

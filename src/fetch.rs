@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use url::Url;
 
+use crate::codec::Coding;
 use crate::config::FetchConfig;
 
 /// Validators from the last successful fetch, sent back as `If-None-Match` / `If-Modified-Since`.
@@ -31,13 +32,16 @@ pub struct Fetched {
     pub status: u16,
     pub content_type: Option<String>,
     pub validators: Validators,
+    /// The body, decoded.
     pub body: Vec<u8>,
+    /// The body as it came, when the server compressed it (stored as is: see [`crate::codec`]).
+    pub encoded: Option<(Coding, Vec<u8>)>,
 }
 
 /// What a GET returned, for the cases that are not failures.
 #[derive(Debug)]
 pub enum Outcome {
-    Ok(Fetched),
+    Ok(Box<Fetched>),
     /// 304: the page is as it was.
     NotModified,
     /// 404 or 410: the page is gone (the caller decides after how many checks it is removed).
@@ -150,8 +154,6 @@ impl Fetcher {
             .timeout(cfg.timeout())
             .connect_timeout(cfg.timeout().min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::limited(5))
-            .gzip(true)
-            .brotli(true)
             .build()
             .map_err(|e| FetchError::Other {
                 url: String::new(),
@@ -354,6 +356,11 @@ impl Fetcher {
         max: u64,
     ) -> Result<Outcome, FetchError> {
         let mut headers = HeaderMap::new();
+        // Decoded here, not by the client, so that the compressed body can be stored as is.
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, br"),
+        );
         headers.insert(
             header::ACCEPT,
             HeaderValue::from_static(
@@ -434,6 +441,12 @@ impl Fetcher {
                 .map(str::to_string)
         };
         let content_type = text_header(header::CONTENT_TYPE);
+        let coding =
+            Coding::from_content_encoding(text_header(header::CONTENT_ENCODING).as_deref())
+                .map_err(|c| FetchError::Other {
+                    url: url.to_string(),
+                    reason: format!("unsupported Content-Encoding {c:?}"),
+                })?;
         let validators = Validators {
             etag: text_header(header::ETAG),
             last_modified: text_header(header::LAST_MODIFIED),
@@ -444,7 +457,8 @@ impl Fetcher {
                 max,
             });
         }
-        // Read the (decoded) body chunk by chunk, so a huge or endless body stops at the cap.
+        // Read the body chunk by chunk, so a huge or endless body stops at the cap (then the
+        // decoded body is capped too).
         let mut body = Vec::new();
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
@@ -457,13 +471,31 @@ impl Fetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Outcome::Ok(Fetched {
+        let (body, encoded) = match coding {
+            None => (body, None),
+            Some(coding) => {
+                let decoded =
+                    crate::codec::decode(coding, &body, max).map_err(|e| FetchError::Other {
+                        url: url.to_string(),
+                        reason: format!("corrupt {} body: {e}", coding.as_str()),
+                    })?;
+                if decoded.len() as u64 > max {
+                    return Err(FetchError::TooLarge {
+                        url: url.to_string(),
+                        max,
+                    });
+                }
+                (decoded, Some((coding, body)))
+            }
+        };
+        Ok(Outcome::Ok(Box::new(Fetched {
             final_url,
             status: status.as_u16(),
             content_type,
             validators,
             body,
-        }))
+            encoded,
+        })))
     }
 
     fn classify(&self, url: &Url, e: reqwest::Error) -> FetchError {

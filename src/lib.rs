@@ -17,9 +17,11 @@
 //! * [`notify`] renders alerts and delivers them from the outbox.
 //! * [`check`] is one cycle: it wires the stages together.
 //! * [`schedule`] runs cycles on the cron schedule until a signal stops the daemon.
+//! * [`codec`] decodes compressed HTML (gzip, brotli; bounded) and names stored codings.
 //! * [`web`] serves the read-only change log, Atom feed, `/healthz` and `/metrics`.
 
 pub mod check;
+pub mod codec;
 pub mod config;
 pub mod diff;
 pub mod discover;

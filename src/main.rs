@@ -590,7 +590,7 @@ async fn cmd_extract(target: &str, url: Option<&str>, json: bool) -> anyhow::Res
         let u = url::Url::parse(target).with_context(|| format!("{target:?} is not a URL"))?;
         let fetcher = presswatch::fetch::Fetcher::new(&config::FetchConfig::default())?;
         let f = match fetcher.get(&u, None).await? {
-            presswatch::fetch::Outcome::Ok(f) => f,
+            presswatch::fetch::Outcome::Ok(f) => *f,
             presswatch::fetch::Outcome::Gone(s) => bail!("GET {u}: HTTP {s}"),
             presswatch::fetch::Outcome::NotModified => bail!("GET {u}: unexpected 304"),
         };

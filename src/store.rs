@@ -7,12 +7,13 @@
 //!   (zlib-compressed) so its text can be re-extracted;
 //! * schema changes are numbered migrations (`PRAGMA user_version`), applied in a transaction.
 
-use std::io::{Read, Write};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use crate::codec::{self, Coding};
 use crate::fetch::Validators;
 
 pub mod web;
@@ -128,6 +129,10 @@ CREATE TABLE hosts (
 -- 5: a page whose rel=canonical names another tracked page is an alias of it, not checked.
 ALTER TABLE pages ADD COLUMN alias_of INTEGER REFERENCES pages(id);
 "#,
+    r#"
+-- 6: raw HTML is stored as the site compressed it (gzip, br), or zlib by presswatch.
+ALTER TABLE versions ADD COLUMN raw_encoding TEXT NOT NULL DEFAULT 'zlib';
+"#,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -200,10 +205,20 @@ pub struct NewVersion {
     pub published: Option<String>,
     pub body: String,
     pub text_hash: String,
-    pub raw_html: Vec<u8>,
+    pub raw_html: RawHtml,
+    /// SHA-256 of the decoded HTML.
     pub raw_hash: String,
     pub extractor_version: i64,
     pub profile: String,
+}
+
+/// A version's raw HTML, as handed to the store.
+#[derive(Debug, Clone)]
+pub enum RawHtml {
+    /// Uncompressed: stored compressed with [`Coding::Zlib`].
+    Plain(Vec<u8>),
+    /// Compressed by the site (the response body as it came): stored as is.
+    Encoded(Coding, Vec<u8>),
 }
 
 /// The change a check recorded, and whether to alert on it.
@@ -220,7 +235,27 @@ pub struct NewChange {
     pub digest: Option<String>,
 }
 
-/// What one page check found; written by [`Store::commit_check`] in one transaction.
+/// One page check to record: see [`Store::commit_checks`].
+#[derive(Debug, Clone, Copy)]
+pub struct CheckCommit<'a> {
+    pub page: &'a Page,
+    pub result: &'a CheckResult,
+    /// When the check ran (RFC 3339).
+    pub at: &'a str,
+    /// When the page is next due, written with the check.
+    pub schedule: Option<&'a Schedule>,
+}
+
+/// A page's revisit schedule after a check.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub next_check_at: String,
+    pub last_news_at: String,
+    /// Where the content came from after redirects, when that differs from the page URL.
+    pub final_url: Option<String>,
+}
+
+/// What one page check found; written by [`Store::commit_checks`] in one transaction.
 #[derive(Debug, Clone)]
 pub enum CheckResult {
     /// Same text as the latest version (or 304).
@@ -346,20 +381,23 @@ pub struct Store {
 
 /// Execute with the connection's prepared-statement cache (the check path runs the same few
 /// statements thousands of times a cycle).
-fn exec(tx: &Transaction<'_>, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+fn exec(tx: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
     tx.prepare_cached(sql)?.execute(params)
 }
 
-fn compress(data: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data)?;
-    e.finish()
-}
+/// Raw HTML as written: its coding and bytes.
+type StoredHtml<'a> = (Coding, Cow<'a, [u8]>);
 
-fn decompress(data: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    flate2::read::ZlibDecoder::new(data).read_to_end(&mut out)?;
-    Ok(out)
+/// Stored raw HTML, decoded. An unknown coding name is reported as corrupt.
+fn decompress(data: &[u8], coding: &str) -> std::io::Result<Vec<u8>> {
+    let coding = Coding::parse(coding).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("unknown coding {coding:?}"),
+        )
+    })?;
+    // Nothing larger was ever stored (fetch caps bodies far below this).
+    codec::decode(coding, data, u64::MAX - 1)
 }
 
 impl Store {
@@ -615,24 +653,6 @@ impl Store {
         })
     }
 
-    /// After a check: when the page is next due, its latest news, and where it redirected.
-    pub fn schedule_page(
-        &self,
-        page_id: i64,
-        next_check_at: &str,
-        last_news_at: &str,
-        final_url: Option<&str>,
-    ) -> Result<()> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE pages SET next_check_at = ?2, last_news_at = ?3, final_url = COALESCE(?4, final_url)
-                 WHERE id = ?1",
-                params![page_id, next_check_at, last_news_at, final_url],
-            )
-            .map(|_| ())
-        })
-    }
-
     /// Every page (of one source) with when it is next due, for `sources --pages`.
     pub fn page_schedule(&self, source: Option<&str>) -> Result<Vec<PageSchedule>> {
         self.with(|c| {
@@ -715,15 +735,19 @@ impl Store {
     const VERSION_COLS: &'static str = "v.page_id, p.url, v.version, v.fetched_at, v.title, v.published, v.body, v.text_hash, v.extractor_version, v.profile";
 
     /// A page's version `n`, or its latest when `n` is `None`.
+    ///
+    /// Read on the read-only connection: a check reads its page's latest version while the
+    /// writer may be committing other checks.
     pub fn version(&self, page_id: i64, n: Option<i64>) -> Result<Option<Version>> {
-        self.with(|c| {
+        self.read(|c| {
             let sql = format!(
                 "SELECT {} FROM versions v JOIN pages p ON p.id = v.page_id
                  WHERE v.page_id = ?1 AND (?2 IS NULL OR v.version = ?2)
                  ORDER BY v.version DESC LIMIT 1",
                 Self::VERSION_COLS
             );
-            c.query_row(&sql, params![page_id, n], Self::version_from_row)
+            c.prepare_cached(&sql)?
+                .query_row(params![page_id, n], Self::version_from_row)
                 .optional()
         })
     }
@@ -742,15 +766,15 @@ impl Store {
 
     /// The raw HTML stored with a version (decompressed).
     pub fn raw_html(&self, page_id: i64, version: i64) -> Result<Option<Vec<u8>>> {
-        let blob: Option<Vec<u8>> = self.with(|c| {
+        let blob: Option<(Vec<u8>, String)> = self.read(|c| {
             c.query_row(
-                "SELECT raw_html FROM versions WHERE page_id = ?1 AND version = ?2",
+                "SELECT raw_html, raw_encoding FROM versions WHERE page_id = ?1 AND version = ?2",
                 params![page_id, version],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
         })?;
-        blob.map(|b| decompress(&b))
+        blob.map(|(b, coding)| decompress(&b, &coding))
             .transpose()
             .map_err(|e| StoreError::Other {
                 path: self.path.display().to_string(),
@@ -774,18 +798,18 @@ impl Store {
             |conn: &mut Connection| -> rusqlite::Result<std::result::Result<usize, String>> {
                 let tx =
                     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let rows: Vec<(i64, Vec<u8>, String, String)> = {
+                let rows: Vec<(i64, Vec<u8>, String, String, String)> = {
                     let mut st = tx.prepare(
-                    "SELECT id, raw_html, title, body FROM versions WHERE page_id = ?1 ORDER BY version",
+                    "SELECT id, raw_html, title, body, raw_encoding FROM versions WHERE page_id = ?1 ORDER BY version",
                 )?;
                     st.query_map([page_id], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                     })?
                     .collect::<rusqlite::Result<_>>()?
                 };
                 let mut changed = 0;
-                for (id, blob, old_title, old_body) in rows {
-                    let raw = match decompress(&blob) {
+                for (id, blob, old_title, old_body, coding) in rows {
+                    let raw = match decompress(&blob, &coding) {
                         Ok(r) => r,
                         Err(e) => {
                             return Ok(Err(format!(
@@ -817,114 +841,90 @@ impl Store {
     // ---- the check transaction ----
 
     /// Write everything one page check found, in one transaction. Returns the change id, if any.
+    /// Record one page check in its own transaction (see [`Store::commit_checks`]).
     pub fn commit_check(&self, page: &Page, result: &CheckResult, at: &str) -> Result<Option<i64>> {
-        let compressed = match result {
-            CheckResult::NewVersion { version, .. } => {
-                Some(compress(&version.raw_html).map_err(|e| StoreError::Other {
-                    path: self.path.display().to_string(),
-                    message: format!("cannot compress HTML of {}: {e}", page.url),
-                })?)
-            }
-            _ => None,
+        let check = CheckCommit {
+            page,
+            result,
+            at,
+            schedule: None,
         };
-        let instance = self.instance_id()?;
-        self.tx(|tx| {
-            match result {
-                CheckResult::Unchanged { validators, raw_hash } => {
-                    exec(tx,
-                        "UPDATE pages SET last_check_at = ?2, last_status = 'unchanged', last_error = NULL,
-                           gone_count = 0, fail_count = 0, suspect_hash = NULL,
-                           etag = COALESCE(?3, etag), last_modified = COALESCE(?4, last_modified),
-                           raw_hash = COALESCE(?5, raw_hash)
-                         WHERE id = ?1",
-                        params![
-                            page.id,
-                            at,
-                            validators.as_ref().and_then(|v| v.etag.clone()),
-                            validators.as_ref().and_then(|v| v.last_modified.clone()),
-                            raw_hash
-                        ],
-                    )?;
-                    Ok(None)
-                }
-                CheckResult::NewVersion {
-                    version,
-                    validators,
-                    change,
-                } => {
-                    let prev: Option<i64> =
-                        tx.query_row("SELECT MAX(version) FROM versions WHERE page_id = ?1", [page.id], |r| r.get(0))?;
-                    let n = prev.unwrap_or(0) + 1;
-                    exec(tx,
-                        "INSERT INTO versions (page_id, version, fetched_at, title, published, body, text_hash,
-                           raw_html, extractor_version, profile)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                        params![
-                            page.id,
-                            n,
-                            at,
-                            version.title,
-                            version.published,
-                            version.body,
-                            version.text_hash,
-                            compressed.as_deref().unwrap_or_default(),
-                            version.extractor_version,
-                            version.profile
-                        ],
-                    )?;
-                    exec(tx,
-                        "UPDATE pages SET last_check_at = ?2, last_status = ?3, last_error = NULL, status = 'active',
-                           gone_count = 0, fail_count = 0, suspect_hash = NULL, baseline = 0,
-                           etag = ?4, last_modified = ?5, raw_hash = ?6
-                         WHERE id = ?1",
-                        params![
-                            page.id,
-                            at,
-                            change.kind.as_str(),
-                            validators.etag,
-                            validators.last_modified,
-                            version.raw_hash
-                        ],
-                    )?;
-                    let id = insert_change(tx, page, change, prev, Some(n), at, &instance)?;
-                    Ok(Some(id))
-                }
-                CheckResult::Gone { status, change } => {
-                    let reason = format!("HTTP {status}");
-                    exec(tx,
-                        "UPDATE pages SET last_check_at = ?2, last_status = 'gone', last_error = ?3,
-                           gone_count = gone_count + 1, status = CASE WHEN ?4 THEN 'removed' ELSE status END,
-                           etag = NULL, last_modified = NULL, raw_hash = NULL
-                         WHERE id = ?1",
-                        params![page.id, at, reason, change.is_some()],
-                    )?;
-                    match change {
-                        Some(change) => {
-                            let last: Option<i64> = tx.query_row(
-                                "SELECT MAX(version) FROM versions WHERE page_id = ?1",
-                                [page.id],
-                                |r| r.get(0),
-                            )?;
-                            Ok(Some(insert_change(tx, page, change, last, None, at, &instance)?))
-                        }
-                        None => Ok(None),
+        self.commit_checks(std::slice::from_ref(&check))
+            .pop()
+            .unwrap_or_else(|| Err(self.other("no result for the check".into())))
+    }
+
+    /// Record a group of page checks in one transaction ("group commit"): each check is a
+    /// savepoint in it, so a check that cannot be written is rolled back alone and the others
+    /// still land, and a check is never split between transactions. A check's change and its
+    /// outbox row are written together or not at all. One result per check, in order: the
+    /// change id when the check recorded one.
+    pub fn commit_checks(&self, checks: &[CheckCommit<'_>]) -> Vec<Result<Option<i64>>> {
+        // Compression is CPU work: done before the writer lock is taken.
+        let compressed: Vec<Result<Option<StoredHtml<'_>>>> = checks
+            .iter()
+            .map(|c| match c.result {
+                CheckResult::NewVersion { version, .. } => match &version.raw_html {
+                    RawHtml::Encoded(coding, bytes) => {
+                        Ok(Some((*coding, Cow::Borrowed(&bytes[..]))))
                     }
-                }
-                CheckResult::Failed {
-                    reason,
-                    suspect_hash,
-                    ..
-                } => {
-                    exec(tx,
-                        "UPDATE pages SET last_check_at = ?2, last_status = 'failed', last_error = ?3,
-                           fail_count = fail_count + 1, suspect_hash = ?4
-                         WHERE id = ?1",
-                        params![page.id, at, reason, suspect_hash],
-                    )?;
-                    Ok(None)
+                    RawHtml::Plain(html) => codec::zlib(html)
+                        .map(|z| Some((Coding::Zlib, Cow::Owned(z))))
+                        .map_err(|e| {
+                            self.other(format!("cannot compress HTML of {}: {e}", c.page.url))
+                        }),
+                },
+                _ => Ok(None),
+            })
+            .collect();
+        let instance = match self.instance_id() {
+            Ok(i) => i,
+            Err(e) => {
+                return checks
+                    .iter()
+                    .map(|_| Err(self.other(e.to_string())))
+                    .collect();
+            }
+        };
+        let written = self.with(|c| {
+            let mut tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut out = Vec::with_capacity(checks.len());
+            for (check, raw) in checks.iter().zip(compressed) {
+                let raw = match raw {
+                    Ok(r) => r,
+                    Err(e) => {
+                        out.push(Err(e));
+                        continue;
+                    }
+                };
+                // Dropped without commit, a savepoint rolls back what it holds.
+                let sp = tx.savepoint()?;
+                let raw = raw.as_ref().map(|(coding, bytes)| (*coding, &bytes[..]));
+                match write_check(&sp, check, raw, &instance) {
+                    Ok(id) => {
+                        sp.commit()?;
+                        out.push(Ok(id));
+                    }
+                    Err(e) => out.push(Err(self.err(e))),
                 }
             }
-        })
+            tx.commit()?;
+            Ok(out)
+        });
+        match written {
+            Ok(out) => out,
+            Err(e) => checks
+                .iter()
+                .map(|_| Err(self.other(e.to_string())))
+                .collect(),
+        }
+    }
+
+    fn other(&self, message: String) -> StoreError {
+        StoreError::Other {
+            path: self.path.display().to_string(),
+            message,
+        }
     }
 
     // ---- change log ----
@@ -1156,8 +1156,143 @@ fn digest_due_at(digest: Option<&str>, at: &str) -> String {
     crate::util::rfc3339(due)
 }
 
+/// Write one check (its page row, version, change, outbox row, schedule) in `tx`.
+fn write_check(
+    tx: &Connection,
+    check: &CheckCommit<'_>,
+    compressed: Option<(Coding, &[u8])>,
+    instance: &str,
+) -> rusqlite::Result<Option<i64>> {
+    let id = write_result(tx, check, compressed, instance)?;
+    if let Some(s) = check.schedule {
+        exec(
+            tx,
+            "UPDATE pages SET next_check_at = ?2, last_news_at = ?3, final_url = COALESCE(?4, final_url)
+             WHERE id = ?1",
+            params![check.page.id, s.next_check_at, s.last_news_at, s.final_url],
+        )?;
+    }
+    Ok(id)
+}
+
+/// The page row, version, change and outbox row a check's result makes.
+fn write_result(
+    tx: &Connection,
+    check: &CheckCommit<'_>,
+    compressed: Option<(Coding, &[u8])>,
+    instance: &str,
+) -> rusqlite::Result<Option<i64>> {
+    let CheckCommit { page, at, .. } = *check;
+    match check.result {
+        CheckResult::Unchanged {
+            validators,
+            raw_hash,
+        } => {
+            exec(
+                tx,
+                "UPDATE pages SET last_check_at = ?2, last_status = 'unchanged', last_error = NULL,
+                   gone_count = 0, fail_count = 0, suspect_hash = NULL,
+                   etag = COALESCE(?3, etag), last_modified = COALESCE(?4, last_modified),
+                   raw_hash = COALESCE(?5, raw_hash)
+                 WHERE id = ?1",
+                params![
+                    page.id,
+                    at,
+                    validators.as_ref().and_then(|v| v.etag.clone()),
+                    validators.as_ref().and_then(|v| v.last_modified.clone()),
+                    raw_hash
+                ],
+            )?;
+            Ok(None)
+        }
+        CheckResult::NewVersion {
+            version,
+            validators,
+            change,
+        } => {
+            let prev: Option<i64> = tx.query_row(
+                "SELECT MAX(version) FROM versions WHERE page_id = ?1",
+                [page.id],
+                |r| r.get(0),
+            )?;
+            let n = prev.unwrap_or(0) + 1;
+            exec(tx,
+                "INSERT INTO versions (page_id, version, fetched_at, title, published, body, text_hash,
+                   raw_html, extractor_version, profile, raw_encoding)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    page.id,
+                    n,
+                    at,
+                    version.title,
+                    version.published,
+                    version.body,
+                    version.text_hash,
+                    compressed.map_or(&[][..], |c| c.1),
+                    version.extractor_version,
+                    version.profile,
+                    compressed.map_or("zlib", |c| c.0.as_str())
+                ],
+            )?;
+            exec(tx,
+                "UPDATE pages SET last_check_at = ?2, last_status = ?3, last_error = NULL, status = 'active',
+                   gone_count = 0, fail_count = 0, suspect_hash = NULL, baseline = 0,
+                   etag = ?4, last_modified = ?5, raw_hash = ?6
+                 WHERE id = ?1",
+                params![
+                    page.id,
+                    at,
+                    change.kind.as_str(),
+                    validators.etag,
+                    validators.last_modified,
+                    version.raw_hash
+                ],
+            )?;
+            let id = insert_change(tx, page, change, prev, Some(n), at, instance)?;
+            Ok(Some(id))
+        }
+        CheckResult::Gone { status, change } => {
+            let reason = format!("HTTP {status}");
+            exec(tx,
+                "UPDATE pages SET last_check_at = ?2, last_status = 'gone', last_error = ?3,
+                   gone_count = gone_count + 1, status = CASE WHEN ?4 THEN 'removed' ELSE status END,
+                   etag = NULL, last_modified = NULL, raw_hash = NULL
+                 WHERE id = ?1",
+                params![page.id, at, reason, change.is_some()],
+            )?;
+            match change {
+                Some(change) => {
+                    let last: Option<i64> = tx.query_row(
+                        "SELECT MAX(version) FROM versions WHERE page_id = ?1",
+                        [page.id],
+                        |r| r.get(0),
+                    )?;
+                    Ok(Some(insert_change(
+                        tx, page, change, last, None, at, instance,
+                    )?))
+                }
+                None => Ok(None),
+            }
+        }
+        CheckResult::Failed {
+            reason,
+            suspect_hash,
+            ..
+        } => {
+            exec(
+                tx,
+                "UPDATE pages SET last_check_at = ?2, last_status = 'failed', last_error = ?3,
+                   fail_count = fail_count + 1, suspect_hash = ?4
+                 WHERE id = ?1",
+                params![page.id, at, reason, suspect_hash],
+            )?;
+            Ok(None)
+        }
+    }
+}
+
 fn insert_change(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     page: &Page,
     change: &NewChange,
     from: Option<i64>,
@@ -1204,7 +1339,7 @@ mod tests {
             published: None,
             body: body.into(),
             text_hash: crate::util::sha256_hex(body.as_bytes()),
-            raw_html: format!("<p>{body}</p>").into_bytes(),
+            raw_html: RawHtml::Plain(format!("<p>{body}</p>").into_bytes()),
             raw_hash: "r".into(),
             extractor_version: 1,
             profile: "generic".into(),

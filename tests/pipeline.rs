@@ -317,3 +317,103 @@ fn extractor_upgrades_never_alert_and_reextract_rewrites_text() {
     );
     assert_eq!(env.log().len(), 1, "re-extraction records no change");
 }
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+fn brotli(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = Vec::new();
+    {
+        let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+        w.write_all(data).expect("brotli");
+    }
+    out
+}
+
+#[test]
+fn compressed_pages_are_decoded_capped_and_stored_as_sent() {
+    let paths = ["/gz", "/br", "/bomb", "/odd-coding"];
+    let env = Env::new(&paths, None, 5);
+    let gz = gzip(article("Statement sent gzipped", PARAS).as_bytes());
+    let br = brotli(article("Statement sent with brotli", PARAS).as_bytes());
+    env.site.set(
+        "/gz",
+        Response::html(gz.clone()).with_header("Content-Encoding", "gzip"),
+    );
+    env.site.set(
+        "/br",
+        Response::html(br.clone()).with_header("Content-Encoding", "br"),
+    );
+    // 12 MB of markup in 12 kB: decoding stops at the 10 MB cap.
+    let mut huge = article("Bomb", PARAS).into_bytes();
+    huge.extend(std::iter::repeat_n(b' ', 12 << 20));
+    let bomb = gzip(&huge);
+    assert!(bomb.len() < 100_000);
+    env.site.set(
+        "/bomb",
+        Response::html(bomb).with_header("Content-Encoding", "gzip"),
+    );
+    env.site.set(
+        "/odd-coding",
+        Response::html(b"\x1f\x9d...".to_vec()).with_header("Content-Encoding", "compress"),
+    );
+
+    let out = env.check();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("GET {}: body larger than", env.site.url("/bomb"))),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "GET {}: unsupported Content-Encoding \"compress\"",
+            env.site.url("/odd-coding")
+        )),
+        "{stderr}"
+    );
+    for p in paths {
+        let r = &env.site.requests_for(p)[0];
+        assert_eq!(r.header("accept-encoding"), Some("gzip, br"), "{p}");
+    }
+    let v = env.show_json(&env.site.url("/gz"));
+    assert_eq!(v["title"], "Statement sent gzipped");
+    assert!(
+        v["body"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("regular migration pathways")
+    );
+    let v = env.show_json(&env.site.url("/br"));
+    assert_eq!(v["title"], "Statement sent with brotli");
+    let mut log = env.log();
+    log.sort_by_key(|c| c["url"].as_str().unwrap_or_default().to_string());
+    assert_eq!(log.len(), 2, "{log:?}");
+
+    // Stored as the site sent it: the very bytes, with their coding.
+    let conn = rusqlite::Connection::open(env.db()).expect("db");
+    let stored = |path: &str| -> (String, Vec<u8>) {
+        conn.query_row(
+            "SELECT v.raw_encoding, v.raw_html FROM versions v JOIN pages p ON p.id = v.page_id WHERE p.url = ?1",
+            [env.site.url(path)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("version row")
+    };
+    assert_eq!(stored("/gz"), ("gzip".to_string(), gz));
+    assert_eq!(stored("/br"), ("br".to_string(), br));
+    drop(conn);
+
+    // Re-extraction reads them back.
+    let out = env.run(&["reextract"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("0 stored versions got a different text"),
+        "{}",
+        output_text(&out)
+    );
+}

@@ -99,7 +99,9 @@ fn version(title: &str, body: &str) -> NewVersion {
         published: Some("2026-01-01".into()),
         body: body.into(),
         text_hash: presswatch::util::sha256_hex(format!("{title}\n\n{body}").as_bytes()),
-        raw_html: format!("<h1>{title}</h1><p>{body}</p>").into_bytes(),
+        raw_html: presswatch::store::RawHtml::Plain(
+            format!("<h1>{title}</h1><p>{body}</p>").into_bytes(),
+        ),
         raw_hash: presswatch::util::sha256_hex(body.as_bytes()),
         extractor_version: 1,
         profile: "generic".into(),
