@@ -609,6 +609,7 @@ impl Writer {
         while self.rx.recv_many(&mut batch, MAX_GROUP).await > 0 {
             let (checks, replies): (Vec<_>, Vec<_>) =
                 std::mem::take(&mut batch).into_iter().unzip();
+            tracing::debug!(checks = checks.len(), "writing a group of checks");
             let store = self.store.clone();
             // Compressing HTML and writing SQLite: blocking work, off the async threads. Not
             // counted against the CPU permits: one writer, waiting on the disk as much as
