@@ -146,6 +146,26 @@ enum PageOutcome {
     Failed(&'static str, String),
 }
 
+impl CycleReport {
+    /// Count one page check's outcome (and log a failure).
+    fn count(&mut self, source: &Source, url: &str, outcome: PageOutcome) {
+        self.pages_checked += 1;
+        match outcome {
+            PageOutcome::Unchanged => self.unchanged += 1,
+            PageOutcome::Change(ChangeKind::New) => self.new += 1,
+            PageOutcome::Change(ChangeKind::Changed) => self.changed += 1,
+            PageOutcome::Change(ChangeKind::Removed) => self.removed += 1,
+            PageOutcome::Skipped => self.pages_checked -= 1,
+            PageOutcome::Failed(kind, reason) => {
+                *self.failure_kinds.entry(kind).or_default() += 1;
+                tracing::warn!(source = %source.name, url = %url, "{reason}");
+                self.failed += 1;
+                self.failures.push(reason);
+            }
+        }
+    }
+}
+
 /// Run one cycle over the configured sources (or one of them).
 pub async fn run_cycle(ctx: &Context, opts: &CycleOptions) -> CycleReport {
     let sources: Vec<&Source> = ctx
@@ -302,21 +322,24 @@ async fn run_source(
             (page, outcome)
         })
         .buffer_unordered(ctx.cfg.fetch.concurrency.max(1));
-    while let Some((page, outcome)) = checks.next().await {
-        report.pages_checked += 1;
-        match outcome {
-            PageOutcome::Unchanged => report.unchanged += 1,
-            PageOutcome::Change(ChangeKind::New) => report.new += 1,
-            PageOutcome::Change(ChangeKind::Changed) => report.changed += 1,
-            PageOutcome::Change(ChangeKind::Removed) => report.removed += 1,
-            PageOutcome::Skipped => report.pages_checked -= 1,
-            PageOutcome::Failed(kind, reason) => {
-                *report.failure_kinds.entry(kind).or_default() += 1;
-                tracing::warn!(source = %source.name, url = %page.url, "{reason}");
-                report.failed += 1;
-                report.failures.push(reason);
-            }
+    // A check frees its slot once handed to the writer; it is counted once written.
+    let mut writing = Vec::new();
+    while let Some((page, checked)) = checks.next().await {
+        match checked {
+            Checked::Done(outcome) => report.count(source, &page.url, outcome),
+            Checked::Writing(outcome, done) => writing.push((page.url, outcome, done)),
         }
+    }
+    for (url, outcome, done) in writing {
+        let outcome = match done.await {
+            Ok(Ok(_)) => outcome,
+            Ok(Err(e)) => PageOutcome::Failed("store", format!("{url}: not recorded: {e}")),
+            Err(_) => PageOutcome::Failed(
+                "store",
+                format!("{url}: not recorded: the database writer stopped"),
+            ),
+        };
+        report.count(source, &url, outcome);
     }
     report.interrupted = ctx.shutdown.is_cancelled();
 
@@ -495,7 +518,7 @@ async fn check_page(
     page: &Page,
     entries: &std::collections::HashMap<String, discover::FeedEntry>,
     committer: &Committer,
-) -> PageOutcome {
+) -> Checked {
     let at = now_rfc3339();
     let Decision {
         result,
@@ -503,9 +526,9 @@ async fn check_page(
         published: latest_published,
     } = match decide(ctx, source, page, entries.get(&page.url)).await {
         Ok(Some(r)) => r,
-        Ok(None) => return PageOutcome::Skipped,
+        Ok(None) => return Checked::Done(PageOutcome::Skipped),
         Err(e) => {
-            return PageOutcome::Failed("other", format!("{}: {e}", page.url));
+            return Checked::Done(PageOutcome::Failed("other", format!("{}: {e}", page.url)));
         }
     };
     let outcome = match &result {
@@ -549,10 +572,22 @@ async fn check_page(
         last_news_at: news,
         final_url: final_url.filter(|f| f != &page.url),
     };
-    match committer.commit(page.clone(), result, at, schedule).await {
-        Ok(_) => outcome,
-        Err(e) => PageOutcome::Failed("store", format!("{}: not recorded: {e}", page.url)),
+    match committer.submit(page.clone(), result, at, schedule).await {
+        Ok(done) => Checked::Writing(outcome, done),
+        Err(e) => Checked::Done(PageOutcome::Failed(
+            "store",
+            format!("{}: not recorded: {e}", page.url),
+        )),
     }
+}
+
+/// A page check's outcome, or the outcome it will have once the writer committed it.
+enum Checked {
+    Done(PageOutcome),
+    Writing(
+        PageOutcome,
+        tokio::sync::oneshot::Receiver<Result<Option<i64>, String>>,
+    ),
 }
 
 /// A page check waiting to be written, and who waits for the result.
@@ -563,16 +598,20 @@ type Pending = (
 
 /// Most checks written in one transaction.
 const MAX_GROUP: usize = 128;
+/// How long the writer waits for more checks to join a group (benches/cycle, first cycle of
+/// 2,000 pages, CPU s, median of 4: no wait 1.34, 2 ms 1.25, 5 ms 1.19, 10 ms 1.12, 20 ms
+/// 1.08; 10 ms: 41 transactions of about 49 checks).
+const GATHER: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Hands finished checks to the [`Writer`].
 struct Committer {
     tx: tokio::sync::mpsc::Sender<Pending>,
 }
 
-/// Writes the checks of a cycle in groups: whatever checks finished while the previous group
-/// was being written go into the next transaction ([`Store::commit_checks`]: one savepoint
-/// per check). Under load that is one commit for many pages instead of one each; alone, a
-/// check is written at once, as before.
+/// Writes the checks of a cycle in groups: the checks that finish within [`GATHER`] of each
+/// other, or while the previous group was being written, go into one transaction
+/// ([`Store::commit_checks`]: one savepoint per check). Under load that is one commit for
+/// dozens of pages instead of two per page.
 struct Writer {
     store: Arc<Store>,
     rx: tokio::sync::mpsc::Receiver<Pending>,
@@ -584,21 +623,21 @@ impl Committer {
         (Committer { tx }, Writer { store, rx })
     }
 
-    /// Record a check; returns once its transaction committed (or failed).
-    async fn commit(
+    /// Queue a check for writing (waits while the queue is full); the receiver gets the
+    /// result once its transaction committed or failed.
+    async fn submit(
         &self,
         page: Page,
         result: CheckResult,
         at: String,
         schedule: Schedule,
-    ) -> Result<Option<i64>, String> {
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<Option<i64>, String>>, String> {
         let (reply, done) = tokio::sync::oneshot::channel();
         self.tx
             .send(((page, result, at, schedule), reply))
             .await
             .map_err(|_| "the database writer stopped".to_string())?;
-        done.await
-            .unwrap_or_else(|_| Err("the database writer stopped".to_string()))
+        Ok(done)
     }
 }
 
@@ -607,6 +646,16 @@ impl Writer {
     async fn run(mut self) {
         let mut batch = Vec::with_capacity(MAX_GROUP);
         while self.rx.recv_many(&mut batch, MAX_GROUP).await > 0 {
+            // Let more checks join the group for a moment: a transaction's fixed cost (locks,
+            // rewriting the same table and index pages, the WAL commit) is most of writing a
+            // check. Nobody waits for the write but the cycle's tally.
+            let deadline = tokio::time::Instant::now() + GATHER;
+            while batch.len() < MAX_GROUP {
+                match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                    Ok(Some(p)) => batch.push(p),
+                    _ => break,
+                }
+            }
             let (checks, replies): (Vec<_>, Vec<_>) =
                 std::mem::take(&mut batch).into_iter().unzip();
             tracing::debug!(checks = checks.len(), "writing a group of checks");
@@ -721,7 +770,11 @@ async fn decide(
     entry: Option<&discover::FeedEntry>,
 ) -> anyhow::Result<Option<Decision>> {
     let url = Url::parse(&page.url)?;
-    let latest = ctx.store.version(page.id, None)?;
+    // A page never stored (most of a first cycle) has nothing to look up.
+    let latest = match page.has_versions {
+        true => ctx.store.version(page.id, None)?,
+        false => None,
+    };
     let published = latest.as_ref().and_then(|v| v.published.clone());
     let decided = |result: CheckResult, final_url: Option<String>| {
         Some(Decision {
@@ -1129,6 +1182,7 @@ mod tests {
             last_check_at: None,
             last_news_at: None,
             fail_count: 0,
+            has_versions: true,
         }
     }
 

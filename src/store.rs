@@ -181,6 +181,8 @@ pub struct Page {
     /// Latest of: published, last change, first seen.
     pub last_news_at: Option<String>,
     pub fail_count: i64,
+    /// Whether any version is stored (`true` when the query did not say: look it up).
+    pub has_versions: bool,
 }
 
 /// A stored version.
@@ -623,6 +625,7 @@ impl Store {
             last_check_at: r.get("last_check_at")?,
             last_news_at: r.get("last_news_at")?,
             fail_count: r.get("fail_count")?,
+            has_versions: r.get("has_versions").unwrap_or(true),
         })
     }
 
@@ -630,7 +633,8 @@ impl Store {
     pub fn pages_of_source(&self, source: &str) -> Result<Vec<Page>> {
         self.with(|c| {
             let mut st = c.prepare(
-                "SELECT * FROM pages WHERE source = ?1 AND alias_of IS NULL ORDER BY id",
+                "SELECT *, EXISTS (SELECT 1 FROM versions v WHERE v.page_id = pages.id) AS has_versions
+                 FROM pages WHERE source = ?1 AND alias_of IS NULL ORDER BY id",
             )?;
             st.query_map([source], Self::page_from_row)?.collect()
         })
