@@ -167,7 +167,7 @@ impl CycleReport {
 }
 
 /// Run one cycle over the configured sources (or one of them).
-pub async fn run_cycle(ctx: &Context, opts: &CycleOptions) -> CycleReport {
+pub async fn run_cycle(ctx: &Arc<Context>, opts: &CycleOptions) -> CycleReport {
     let sources: Vec<&Source> = ctx
         .cfg
         .sources
@@ -238,7 +238,7 @@ pub async fn deliver(ctx: &Context) -> DeliveryReport {
 }
 
 async fn run_source(
-    ctx: &Context,
+    ctx: &Arc<Context>,
     source: &Source,
     all: bool,
     committer: &Committer,
@@ -268,7 +268,7 @@ async fn run_source(
         );
     }
     let discovery_error = discovery.as_ref().err().cloned();
-    let found = match discovery {
+    let mut found = match discovery {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(source = %source.name, "{e}");
@@ -314,20 +314,38 @@ async fn run_source(
         })
         .collect();
     due.sort_by_key(|d| std::cmp::Reverse(d.0));
-    let entries = &found.entries;
+    // Each check is its own task, so the runtime's threads share the per-page work (HTTP,
+    // decoding, hashing); parsing and writing go to the blocking pool.
+    let entries = Arc::new(std::mem::take(&mut found.entries));
+    let shared = Arc::new(source.clone());
     let mut checks = futures::stream::iter(due.into_iter().map(|(_, p)| p))
         .take_while(|_| futures::future::ready(!ctx.shutdown.is_cancelled()))
-        .map(|page| async move {
-            let outcome = check_page(ctx, source, &page, entries, committer).await;
-            (page, outcome)
+        .map(|page| {
+            let url = page.url.clone();
+            let task = tokio::spawn(check_page(
+                ctx.clone(),
+                shared.clone(),
+                page,
+                entries.clone(),
+                committer.clone(),
+            ));
+            async move {
+                let checked = task.await.unwrap_or_else(|e| {
+                    Checked::Done(PageOutcome::Failed(
+                        "other",
+                        format!("{url}: the check stopped: {e}"),
+                    ))
+                });
+                (url, checked)
+            }
         })
         .buffer_unordered(ctx.cfg.fetch.concurrency.max(1));
     // A check frees its slot once handed to the writer; it is counted once written.
     let mut writing = Vec::new();
-    while let Some((page, checked)) = checks.next().await {
+    while let Some((url, checked)) = checks.next().await {
         match checked {
-            Checked::Done(outcome) => report.count(source, &page.url, outcome),
-            Checked::Writing(outcome, done) => writing.push((page.url, outcome, done)),
+            Checked::Done(outcome) => report.count(source, &url, outcome),
+            Checked::Writing(outcome, done) => writing.push((url, outcome, done)),
         }
     }
     for (url, outcome, done) in writing {
@@ -513,12 +531,13 @@ fn alert_route(
 }
 
 async fn check_page(
-    ctx: &Context,
-    source: &Source,
-    page: &Page,
-    entries: &std::collections::HashMap<String, discover::FeedEntry>,
-    committer: &Committer,
+    ctx: Arc<Context>,
+    source: Arc<Source>,
+    page: Page,
+    entries: Arc<std::collections::HashMap<String, discover::FeedEntry>>,
+    committer: Committer,
 ) -> Checked {
+    let (ctx, source, page) = (&*ctx, &*source, &page);
     let at = now_rfc3339();
     let Decision {
         result,
@@ -604,6 +623,7 @@ const MAX_GROUP: usize = 128;
 const GATHER: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Hands finished checks to the [`Writer`].
+#[derive(Clone)]
 struct Committer {
     tx: tokio::sync::mpsc::Sender<Pending>,
 }
@@ -1107,22 +1127,29 @@ pub fn reextract(store: &Store, cfg: &Config, source: Option<&str>) -> Reextract
 /// check), one per core. More at once would not finish sooner, and every extra blocking
 /// thread keeps its own allocator heap (benches/cycle, 32 fetches in flight: peak RSS 158 MB
 /// without this limit, 76 MB with it, 49 MB with `util::tune_allocator` too).
-fn cpu_permits() -> &'static tokio::sync::Semaphore {
-    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+fn cpu_permits() -> &'static Arc<tokio::sync::Semaphore> {
+    static PERMITS: std::sync::OnceLock<Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
     PERMITS.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        tokio::sync::Semaphore::new(cores)
+        Arc::new(tokio::sync::Semaphore::new(cores))
     })
 }
 
-/// Runs `f` on the blocking pool once a CPU permit is free.
+/// Runs `f` on the blocking pool once a CPU permit is free. The permit is returned by the
+/// blocking thread as soon as `f` is done (not when this task is next polled), so a busy
+/// async thread never keeps a core idle.
 async fn cpu_bound<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, tokio::task::JoinError> {
     // The semaphore is never closed, so acquiring cannot fail; without a permit the work
     // still runs (unthrottled) rather than being lost.
-    let _permit = cpu_permits().acquire().await.ok();
-    tokio::task::spawn_blocking(f).await
+    let permit = cpu_permits().clone().acquire_owned().await.ok();
+    tokio::task::spawn_blocking(move || {
+        let out = f();
+        drop(permit);
+        out
+    })
+    .await
 }
 
 /// Decode and extract on the blocking pool: parsing is CPU work. The HTML is handed back.

@@ -229,7 +229,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(CONFIG_ERROR));
             }
             warn_no_recipients(&cfg);
-            let ctx = Context::open(cfg)?;
+            let ctx = std::sync::Arc::new(Context::open(cfg)?);
             let ctrl = ctx.shutdown.clone();
             tokio::spawn(async move {
                 if tokio::signal::ctrl_c().await.is_ok() {

@@ -17,6 +17,7 @@ const DELIVERY_INTERVAL: Duration = Duration::from_secs(30);
 /// Run until SIGINT/SIGTERM. A page check in progress at the signal is finished and committed;
 /// no new one starts.
 pub async fn run_daemon(ctx: Context) -> anyhow::Result<()> {
+    let ctx = std::sync::Arc::new(ctx);
     let shutdown = ctx.shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;

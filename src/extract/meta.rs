@@ -10,10 +10,6 @@ use super::dates;
 use super::profiles::Profile;
 use scraper::{ElementRef, Html, Selector};
 
-fn sel(s: &str) -> Option<Selector> {
-    Selector::parse(s).ok()
-}
-
 fn text_of(el: &ElementRef) -> String {
     super::normalize_text(&el.text().collect::<String>())
         .split_whitespace()
@@ -21,9 +17,10 @@ fn text_of(el: &ElementRef) -> String {
         .join(" ")
 }
 
-fn first_text(doc: &Html, selector: &str) -> Option<String> {
-    let s = sel(selector)?;
-    doc.select(&s).map(|e| text_of(&e)).find(|t| !t.is_empty())
+fn first_text(doc: &Html, selector: &Selector) -> Option<String> {
+    doc.select(selector)
+        .map(|e| text_of(&e))
+        .find(|t| !t.is_empty())
 }
 
 fn collapsed(v: &str) -> String {
@@ -147,8 +144,8 @@ pub(crate) fn strip_site_suffix(title: &str) -> String {
 /// then the first `h1`, then `<title>` without its site suffix.
 pub(crate) fn title(doc: &Html, meta: &Meta, profile: Option<&Profile>) -> String {
     let nfc = |s: String| super::normalize_text(&html_escape::decode_html_entities(&s));
-    if let Some(p) = profile {
-        for s in p.title {
+    if let Some(c) = profile.and_then(super::profiles::compiled) {
+        for s in &c.title {
             if let Some(t) = first_text(doc, s) {
                 return nfc(t);
             }
@@ -188,10 +185,9 @@ pub(crate) fn published(doc: &Html, meta: &Meta, profile: Option<&Profile>) -> O
             return Some(d);
         }
     }
-    if let Some(p) = profile {
-        for s in p.date {
-            let Some(selector) = sel(s) else { continue };
-            for el in doc.select(&selector) {
+    if let Some(c) = profile.and_then(super::profiles::compiled) {
+        for selector in &c.date {
+            for el in doc.select(selector) {
                 let candidates = [
                     el.attr("datetime").map(str::to_string),
                     el.attr("content").map(str::to_string),

@@ -147,19 +147,52 @@ pub fn profile_for_host(host: &str) -> Option<&'static Profile> {
         .find(|p| p.hosts.iter().any(|pat| host_matches(pat, host)))
 }
 
+/// A profile's selectors, parsed once per process.
+pub(crate) struct Compiled {
+    pub body: Vec<Selector>,
+    pub title: Vec<Selector>,
+    pub date: Vec<Selector>,
+    /// `COMMON_DROP` and the profile's `drop` as one selector list: one match per element.
+    pub drop: Option<Selector>,
+}
+
+fn parse_all(list: &[&str]) -> Vec<Selector> {
+    list.iter()
+        .filter_map(|s| Selector::parse(s).ok())
+        .collect()
+}
+
+/// The parsed selectors of `p` (`None` if `p` is not one of [`PROFILES`]).
+pub(crate) fn compiled(p: &Profile) -> Option<&'static Compiled> {
+    static COMPILED: std::sync::LazyLock<Vec<Compiled>> = std::sync::LazyLock::new(|| {
+        PROFILES
+            .iter()
+            .map(|p| Compiled {
+                body: parse_all(p.body),
+                title: parse_all(p.title),
+                date: parse_all(p.date),
+                drop: Selector::parse(
+                    &COMMON_DROP
+                        .iter()
+                        .chain(p.drop)
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
+                .ok(),
+            })
+            .collect()
+    });
+    let i = PROFILES.iter().position(|q| std::ptr::eq(q, p))?;
+    COMPILED.get(i)
+}
+
 /// Extracts the body with profile `p`; None when no body selector yields text.
 pub(crate) fn extract_body(doc: &Html, p: &Profile, title: &str) -> Option<String> {
-    let drops: Vec<Selector> = COMMON_DROP
-        .iter()
-        .chain(p.drop.iter())
-        .filter_map(|s| Selector::parse(s).ok())
-        .collect();
-    let skip = |e: &ElementRef| drops.iter().any(|d| d.matches(e));
-    for s in p.body {
-        let Ok(selector) = Selector::parse(s) else {
-            continue;
-        };
-        let blocks = render::render_matches(doc, &[&selector], &skip);
+    let c = compiled(p)?;
+    let skip = |e: &ElementRef| c.drop.as_ref().is_some_and(|d| d.matches(e));
+    for selector in &c.body {
+        let blocks = render::render_matches(doc, &[selector], &skip);
         let stop = (!p.stop_before.is_empty()).then_some(p.stop_before);
         let body = super::finish_body(blocks, title, stop);
         if !body.is_empty() {
@@ -202,6 +235,13 @@ mod tests {
             {
                 assert!(Selector::parse(s).is_ok(), "{}: {s}", p.name);
             }
+            let c = compiled(p).expect("compiled");
+            assert_eq!(
+                (c.body.len(), c.title.len(), c.date.len()),
+                (p.body.len(), p.title.len(), p.date.len())
+            );
+            assert!(c.drop.is_some(), "{}", p.name);
+            assert!(compiled(p).is_some_and(|d| std::ptr::eq(c, d)));
         }
     }
 }
