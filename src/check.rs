@@ -507,9 +507,17 @@ pub fn comparable_text(title: &str, body: &str, ignore: &[regex::Regex]) -> Stri
 }
 
 /// The hash two comparable texts are compared by: their words, so only a word edit is a change.
+/// (SHA-256 of the words joined by single spaces, fed word by word.)
 pub fn words_hash(text: &str) -> String {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    sha256_hex(words.join(" ").as_bytes())
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for (i, w) in text.split_whitespace().enumerate() {
+        if i > 0 {
+            h.update(b" ");
+        }
+        h.update(w.as_bytes());
+    }
+    crate::util::hex(&h.finalize())
 }
 
 /// Who gets an alert for this change (empty: nobody), and in which digest.
@@ -790,30 +798,22 @@ async fn decide(
     entry: Option<&discover::FeedEntry>,
 ) -> anyhow::Result<Option<Decision>> {
     let url = Url::parse(&page.url)?;
-    // A page never stored (most of a first cycle) has nothing to look up.
-    let latest = match page.has_versions {
-        true => ctx.store.version(page.id, None)?,
-        false => None,
+    // The latest version is read only when a body came (or the page is gone): a 304 needs
+    // its publication date alone, and a page never stored (most of a first cycle) nothing.
+    let load_latest = || -> anyhow::Result<Option<crate::store::Version>> {
+        Ok(match page.has_versions {
+            true => ctx.store.version(page.id, None)?,
+            false => None,
+        })
     };
-    let published = latest.as_ref().and_then(|v| v.published.clone());
-    let decided = |result: CheckResult, final_url: Option<String>| {
+    let decided = |result: CheckResult, final_url: Option<String>, published: Option<String>| {
         Some(Decision {
             result,
             final_url,
-            published: published.clone(),
+            published,
         })
     };
-    let failed = |kind: &'static str, reason: String| {
-        decided(
-            CheckResult::Failed {
-                kind,
-                reason,
-                suspect_hash: None,
-            },
-            None,
-        )
-    };
-    let validators = (latest.is_some() && !page.removed).then_some(&page.validators);
+    let validators = (page.has_versions && !page.removed).then_some(&page.validators);
     // Feed-only sources: the feed entry is the statement; the page is never fetched.
     let (fetched, from_feed) = if !source.fetch_pages {
         let Some(e) = entry else { return Ok(None) };
@@ -834,17 +834,31 @@ async fn decide(
         (fetched, Some(article))
     } else {
         match ctx.fetcher.get(&url, validators).await {
-            Err(e) => return Ok(failed(e.kind(), e.to_string())),
+            Err(e) => {
+                let published = match page.has_versions {
+                    true => ctx.store.latest_published(page.id)?,
+                    false => None,
+                };
+                let failed = CheckResult::Failed {
+                    kind: e.kind(),
+                    reason: e.to_string(),
+                    suspect_hash: None,
+                };
+                return Ok(decided(failed, None, published));
+            }
             Ok(Outcome::NotModified) => {
-                return Ok(decided(
-                    CheckResult::Unchanged {
-                        validators: None,
-                        raw_hash: None,
-                    },
-                    None,
-                ));
+                let published = match page.has_versions {
+                    true => ctx.store.latest_published(page.id)?,
+                    false => None,
+                };
+                let unchanged = CheckResult::Unchanged {
+                    validators: None,
+                    raw_hash: None,
+                };
+                return Ok(decided(unchanged, None, published));
             }
             Ok(Outcome::Gone(status)) => {
+                let latest = load_latest()?;
                 let removal = latest.is_some() && !page.removed && page.gone_count + 1 >= 2;
                 let change = removal.then(|| {
                     let (alert_to, digest) = alert_route(source, ChangeKind::Removed, 0);
@@ -857,7 +871,12 @@ async fn decide(
                         digest,
                     }
                 });
-                return Ok(decided(CheckResult::Gone { status, change }, None));
+                let published = latest.and_then(|v| v.published);
+                return Ok(decided(
+                    CheckResult::Gone { status, change },
+                    None,
+                    published,
+                ));
             }
             Ok(Outcome::Ok(f)) => (*f, None),
         }
@@ -877,8 +896,10 @@ async fn decide(
         tracing::info!(url = %page.url, canonical = %canonical, page = id, "rel=canonical: tracked as the canonical URL");
         return Ok(None);
     }
+    let latest = load_latest()?;
+    let published = latest.as_ref().and_then(|v| v.published.clone());
     let result = judge(ctx, source, page, &url, latest, fetched, from_feed).await?;
-    Ok(decided(result, final_url))
+    Ok(decided(result, final_url, published))
 }
 
 /// What a page check decided, with what scheduling the next check needs.
@@ -905,7 +926,9 @@ async fn judge(
         reason,
         suspect_hash: None,
     };
-    let raw_hash = sha256_hex(&fetched.body);
+    // The bytes as they came (compressed, when the site compressed them): identical bytes
+    // are identical HTML.
+    let raw_hash = sha256_hex(fetched.encoded.as_ref().map_or(&fetched.body, |e| &e.1));
     let same_extractor = latest
         .as_ref()
         .is_some_and(|l| l.extractor_version == EXTRACTOR_VERSION as i64);
@@ -1191,6 +1214,17 @@ mod tests {
         let a = comparable_text("T", "Body text.\n\nLast updated 1 May 2026", &re);
         let b = comparable_text("T", "Body text.\n\nLast updated 2 May 2026", &re);
         assert_eq!(words_hash(&a), words_hash(&b));
+    }
+
+    #[test]
+    fn words_hash_is_the_hash_of_the_words_joined_by_spaces() {
+        let text = "  Title\u{a0}here\n\nBody\ttext,\r\n more  words ";
+        let joined: Vec<&str> = text.split_whitespace().collect();
+        assert_eq!(words_hash(text), sha256_hex(joined.join(" ").as_bytes()));
+        assert_eq!(
+            words_hash(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
     }
 
     fn page() -> Page {

@@ -738,6 +738,18 @@ impl Store {
 
     const VERSION_COLS: &'static str = "v.page_id, p.url, v.version, v.fetched_at, v.title, v.published, v.body, v.text_hash, v.extractor_version, v.profile";
 
+    /// The publication date of a page's latest version (`None`: no version, or no date).
+    pub fn latest_published(&self, page_id: i64) -> Result<Option<String>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT published FROM versions WHERE page_id = ?1 ORDER BY version DESC LIMIT 1",
+            )?
+            .query_row([page_id], |r| r.get(0))
+            .optional()
+            .map(Option::flatten)
+        })
+    }
+
     /// A page's version `n`, or its latest when `n` is `None`.
     ///
     /// Read on the read-only connection: a check reads its page's latest version while the

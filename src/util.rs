@@ -36,10 +36,14 @@ pub fn parse_canonical(s: &str) -> Result<Url, url::ParseError> {
 
 /// Lowercase hex SHA-256.
 pub fn sha256_hex(data: &[u8]) -> String {
-    let digest = Sha256::digest(data);
+    hex(&Sha256::digest(data))
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    let mut s = String::with_capacity(64);
-    for b in digest.iter() {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
         let _ = write!(s, "{b:02x}");
     }
     s
