@@ -256,109 +256,138 @@ async fn run_source(
     };
     let baseline = !first_done && !ctx.cfg.alert_on_first_run;
 
-    // 1. Discovery. A failure here is reported, but tracked pages are still re-checked.
-    let discovery_started = std::time::Instant::now();
-    let discovery = discover_source(ctx, source).await;
-    if let Ok(d) = &discovery {
-        tracing::info!(
-            source = %source.name,
-            pages = d.pages.len(),
-            ms = discovery_started.elapsed().as_millis() as u64,
-            "discovery done"
-        );
-    }
-    let discovery_error = discovery.as_ref().err().cloned();
-    let mut found = match discovery {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::warn!(source = %source.name, "{e}");
-            report.failed += 1;
-            *report.failure_kinds.entry("discovery").or_default() += 1;
-            report.failures.push(e);
-            Found::default()
+    // 1. Discovery and 2. the checks run together. A page never checked goes to the check
+    //    queue as soon as a discovery document names it (the newest statements are on the
+    //    first listing page); the other due pages follow once discovery is done.
+    type Entries = std::collections::HashMap<String, discover::FeedEntry>;
+    let (queue, mut queued_rx) = tokio::sync::mpsc::unbounded_channel::<(Page, Arc<Entries>)>();
+    let producer = async move {
+        let mut failures = Vec::new();
+        let mut queued = std::collections::HashSet::new();
+        let no_entries: Arc<Entries> = Arc::default();
+        let discovery_started = std::time::Instant::now();
+        let mut on_pages = |urls: &[Url]| {
+            let urls: Vec<&str> = urls.iter().map(Url::as_str).collect();
+            match store.ensure_pages(&urls, &source.name, baseline, &started) {
+                // A feed-only source compares feed entries, known once its feed is read.
+                Ok(fresh) if source.fetch_pages => {
+                    for p in fresh {
+                        if queued.insert(p.id) {
+                            let _ = queue.send((p, no_entries.clone()));
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => failures.push(format!("source {}: {e}", source.name)),
+            }
+        };
+        let discovery = discover_source(ctx, source, &mut on_pages).await;
+        if let Ok(d) = &discovery {
+            tracing::info!(
+                source = %source.name,
+                pages = d.pages.len(),
+                ms = discovery_started.elapsed().as_millis() as u64,
+                "discovery done"
+            );
         }
-    };
-    let urls: Vec<&str> = found.pages.iter().map(Url::as_str).collect();
-    if let Err(e) = store.ensure_pages(&urls, &source.name, baseline, &started) {
-        report.failures.push(format!("source {}: {e}", source.name));
-    }
+        let discovery_error = discovery.as_ref().err().cloned();
+        let mut found = discovery.unwrap_or_default();
 
-    // 2. Every tracked page of the source that is due, whether or not discovery still lists
-    //    it; a sitemap <lastmod> later than the page's last check makes it due now, and those
-    //    go first (latest first).
-    let pages = match store.pages_of_source(&source.name) {
-        Ok(p) => p,
-        Err(e) => {
-            report.failed += 1;
-            report.failures.push(format!("source {}: {e}", source.name));
-            return report;
+        // Every other tracked page of the source that is due, whether or not discovery still
+        // lists it; a sitemap <lastmod> later than the page's last check makes it due now,
+        // and those go first (latest first).
+        let pages = match store.pages_of_source(&source.name) {
+            Ok(p) => p,
+            Err(e) => {
+                failures.push(format!("source {}: {e}", source.name));
+                Vec::new()
+            }
+        };
+        let now = now_rfc3339();
+        let mut due: Vec<(Option<chrono::DateTime<chrono::Utc>>, Page)> = pages
+            .into_iter()
+            .filter(|p| !queued.contains(&p.id))
+            .filter_map(|p| {
+                let lastmod = Url::parse(&p.url)
+                    .ok()
+                    .and_then(|u| found.lastmod.get(&u))
+                    .and_then(|m| parse_time(m));
+                let checked = p.last_check_at.as_deref().and_then(parse_time);
+                let modified = matches!((lastmod, checked), (Some(m), Some(c)) if m > c);
+                // A feed-only statement costs nothing to compare while its feed lists it.
+                let in_feed = !source.fetch_pages && found.entries.contains_key(&p.url);
+                let is_due = all
+                    || modified
+                    || in_feed
+                    || p.next_check_at.as_deref().is_none_or(|n| n <= now.as_str());
+                is_due.then_some((lastmod.filter(|_| modified), p))
+            })
+            .collect();
+        due.sort_by_key(|d| std::cmp::Reverse(d.0));
+        let entries = Arc::new(std::mem::take(&mut found.entries));
+        for (_, p) in due {
+            let _ = queue.send((p, entries.clone()));
         }
+        (discovery_error, failures)
+        // `queue` dropped here: the checks end when the queue is empty.
     };
-    let now = now_rfc3339();
-    let mut due: Vec<(Option<chrono::DateTime<chrono::Utc>>, Page)> = pages
-        .into_iter()
-        .filter_map(|p| {
-            let lastmod = Url::parse(&p.url)
-                .ok()
-                .and_then(|u| found.lastmod.get(&u))
-                .and_then(|m| parse_time(m));
-            let checked = p.last_check_at.as_deref().and_then(parse_time);
-            let modified = matches!((lastmod, checked), (Some(m), Some(c)) if m > c);
-            // A feed-only statement costs nothing to compare while its feed lists it.
-            let in_feed = !source.fetch_pages && found.entries.contains_key(&p.url);
-            let is_due = all
-                || modified
-                || in_feed
-                || p.next_check_at.as_deref().is_none_or(|n| n <= now.as_str());
-            is_due.then_some((lastmod.filter(|_| modified), p))
-        })
-        .collect();
-    due.sort_by_key(|d| std::cmp::Reverse(d.0));
+
     // Each check is its own task, so the runtime's threads share the per-page work (HTTP,
     // decoding, hashing); parsing and writing go to the blocking pool.
-    let entries = Arc::new(std::mem::take(&mut found.entries));
     let shared = Arc::new(source.clone());
-    let mut checks = futures::stream::iter(due.into_iter().map(|(_, p)| p))
-        .take_while(|_| futures::future::ready(!ctx.shutdown.is_cancelled()))
-        .map(|page| {
-            let url = page.url.clone();
-            let task = tokio::spawn(check_page(
-                ctx.clone(),
-                shared.clone(),
-                page,
-                entries.clone(),
-                committer.clone(),
-            ));
-            async move {
-                let checked = task.await.unwrap_or_else(|e| {
-                    Checked::Done(PageOutcome::Failed(
-                        "other",
-                        format!("{url}: the check stopped: {e}"),
-                    ))
-                });
-                (url, checked)
+    let consumer = async {
+        let mut report = CycleReport::default();
+        let mut checks = futures::stream::poll_fn(|cx| queued_rx.poll_recv(cx))
+            .take_while(|_| futures::future::ready(!ctx.shutdown.is_cancelled()))
+            .map(|(page, entries)| {
+                let url = page.url.clone();
+                let task = tokio::spawn(check_page(
+                    ctx.clone(),
+                    shared.clone(),
+                    page,
+                    entries,
+                    committer.clone(),
+                ));
+                async move {
+                    let checked = task.await.unwrap_or_else(|e| {
+                        Checked::Done(PageOutcome::Failed(
+                            "other",
+                            format!("{url}: the check stopped: {e}"),
+                        ))
+                    });
+                    (url, checked)
+                }
+            })
+            .buffer_unordered(ctx.cfg.fetch.concurrency.max(1));
+        // A check frees its slot once handed to the writer; it is counted once written.
+        let mut writing = Vec::new();
+        while let Some((url, checked)) = checks.next().await {
+            match checked {
+                Checked::Done(outcome) => report.count(source, &url, outcome),
+                Checked::Writing(outcome, done) => writing.push((url, outcome, done)),
             }
-        })
-        .buffer_unordered(ctx.cfg.fetch.concurrency.max(1));
-    // A check frees its slot once handed to the writer; it is counted once written.
-    let mut writing = Vec::new();
-    while let Some((url, checked)) = checks.next().await {
-        match checked {
-            Checked::Done(outcome) => report.count(source, &url, outcome),
-            Checked::Writing(outcome, done) => writing.push((url, outcome, done)),
         }
+        for (url, outcome, done) in writing {
+            let outcome = match done.await {
+                Ok(Ok(_)) => outcome,
+                Ok(Err(e)) => PageOutcome::Failed("store", format!("{url}: not recorded: {e}")),
+                Err(_) => PageOutcome::Failed(
+                    "store",
+                    format!("{url}: not recorded: the database writer stopped"),
+                ),
+            };
+            report.count(source, &url, outcome);
+        }
+        report
+    };
+    let ((discovery_error, failures), mut report) = tokio::join!(producer, consumer);
+    if let Some(e) = &discovery_error {
+        tracing::warn!(source = %source.name, "{e}");
+        report.failed += 1;
+        *report.failure_kinds.entry("discovery").or_default() += 1;
+        report.failures.push(e.clone());
     }
-    for (url, outcome, done) in writing {
-        let outcome = match done.await {
-            Ok(Ok(_)) => outcome,
-            Ok(Err(e)) => PageOutcome::Failed("store", format!("{url}: not recorded: {e}")),
-            Err(_) => PageOutcome::Failed(
-                "store",
-                format!("{url}: not recorded: the database writer stopped"),
-            ),
-        };
-        report.count(source, &url, outcome);
-    }
+    report.failures.extend(failures);
     report.interrupted = ctx.shutdown.is_cancelled();
 
     // 3. The source's cycle is done: its baseline is recorded once discovery worked.
@@ -391,10 +420,17 @@ struct Found {
 
 /// Fetch and parse a source's discovery document(s): nested sitemaps, listing pages up to
 /// `max_pages`. Errors are one line naming the URL.
-async fn discover_source(ctx: &Context, source: &Source) -> Result<Found, String> {
+///
+/// `on_pages` is given the new statement URLs of each document as soon as it is parsed.
+async fn discover_source(
+    ctx: &Context,
+    source: &Source,
+    on_pages: &mut (dyn FnMut(&[Url]) + Send),
+) -> Result<Found, String> {
     let mut found = Found::default();
     if source.kind == SourceKind::Page {
         found.pages.push(crate::util::canonical_url(&source.url));
+        on_pages(&found.pages);
         return Ok(found);
     }
     let mut seen_pages = std::collections::HashSet::new();
@@ -429,11 +465,13 @@ async fn discover_source(ctx: &Context, source: &Source) -> Result<Found, String
         };
         let d = discover::parse(source, &fetched.final_url, &fetched.body)
             .map_err(|e| e.to_string())?;
+        let before = found.pages.len();
         for p in d.pages {
             if seen_pages.insert(p.clone()) {
                 found.pages.push(p);
             }
         }
+        on_pages(&found.pages[before..]);
         found.lastmod.extend(d.lastmod);
         for e in d.entries {
             found.entries.insert(e.url.to_string(), e);
@@ -688,9 +726,8 @@ impl Writer {
                 std::mem::take(&mut batch).into_iter().unzip();
             tracing::debug!(checks = checks.len(), "writing a group of checks");
             let store = self.store.clone();
-            // Compressing HTML and writing SQLite: blocking work, off the async threads. Not
-            // counted against the CPU permits: one writer, waiting on the disk as much as
-            // computing, while extraction goes on.
+            // Compressing HTML and writing SQLite: blocking work, off the async threads and
+            // off the parsing pool: one writer, waiting on the disk as much as computing.
             let written = tokio::task::spawn_blocking(move || {
                 let commits: Vec<CheckCommit<'_>> = checks
                     .iter()
@@ -1146,43 +1183,42 @@ pub fn reextract(store: &Store, cfg: &Config, source: Option<&str>) -> Reextract
     report
 }
 
-/// Permits for CPU-bound work on the blocking pool (parsing; compressing and writing a
-/// check), one per core. More at once would not finish sooner, and every extra blocking
-/// thread keeps its own allocator heap (benches/cycle, 32 fetches in flight: peak RSS 158 MB
-/// without this limit, 76 MB with it, 49 MB with `util::tune_allocator` too).
-fn cpu_permits() -> &'static Arc<tokio::sync::Semaphore> {
-    static PERMITS: std::sync::OnceLock<Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
-    PERMITS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Arc::new(tokio::sync::Semaphore::new(cores))
-    })
+/// Runs CPU-bound work (parsing) on rayon's pool, one thread per core, and waits for it.
+///
+/// A fixed pool that takes the next queued job as soon as it finishes one keeps every core
+/// busy: with a permit per core and `spawn_blocking`, each job waited for two thread
+/// wake-ups, and the cores idled a sixth of the time between jobs (benches/cycle). More
+/// threads than cores would not finish sooner, and every extra thread keeps its own
+/// allocator heap (32 fetches in flight: peak RSS 158 MB with a thread per job).
+async fn cpu_bound<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    rayon::spawn(move || {
+        // A panic would abort the process from a rayon thread: it becomes this job's error.
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let _ = tx.send(out);
+    });
+    match rx.await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(panic)) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(anyhow::anyhow!("internal error while parsing: {what}"))
+        }
+        Err(_) => Err(anyhow::anyhow!("internal error: the parsing pool stopped")),
+    }
 }
 
-/// Runs `f` on the blocking pool once a CPU permit is free. The permit is returned by the
-/// blocking thread as soon as `f` is done (not when this task is next polled), so a busy
-/// async thread never keeps a core idle.
-async fn cpu_bound<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, tokio::task::JoinError> {
-    // The semaphore is never closed, so acquiring cannot fail; without a permit the work
-    // still runs (unthrottled) rather than being lost.
-    let permit = cpu_permits().clone().acquire_owned().await.ok();
-    tokio::task::spawn_blocking(move || {
-        let out = f();
-        drop(permit);
-        out
-    })
-    .await
-}
-
-/// Decode and extract on the blocking pool: parsing is CPU work. The HTML is handed back.
+/// Decode and extract on the CPU pool: parsing is CPU work. The HTML is handed back.
 async fn extract_async(
     body: Vec<u8>,
     content_type: Option<String>,
     url: Url,
     source: Source,
 ) -> anyhow::Result<(Vec<u8>, Result<extract::Article, extract::ExtractError>)> {
-    Ok(cpu_bound(move || {
+    cpu_bound(move || {
         let article = {
             let html = extract::decode_html(&body, content_type.as_deref());
             extract::extract_for_source(
@@ -1194,7 +1230,7 @@ async fn extract_async(
         };
         (body, article)
     })
-    .await?)
+    .await
 }
 
 #[cfg(test)]

@@ -576,23 +576,34 @@ impl Store {
 
     /// Track a page (no-op when it is tracked already). Returns true when it was new.
     /// Track many pages at once (one transaction). Returns how many were new.
+    /// Track the discovered `urls` for `source` (a URL another source tracks stays
+    /// there). Returns the pages among them that this source tracks and that were never
+    /// checked: due at once.
     pub fn ensure_pages(
         &self,
         urls: &[&str],
         source: &str,
         baseline: bool,
         at: &str,
-    ) -> Result<usize> {
+    ) -> Result<Vec<Page>> {
         self.tx(|tx| {
-            let mut n = 0;
+            let mut fresh = Vec::new();
             for url in urls {
-                n += exec(
+                exec(
                     tx,
                     "INSERT OR IGNORE INTO pages (url, source, first_seen_at, baseline) VALUES (?1, ?2, ?3, ?4)",
                     params![url, source, at, baseline],
                 )?;
+                let page = tx
+                    .prepare_cached(
+                        "SELECT *, 0 AS has_versions FROM pages
+                         WHERE url = ?1 AND source = ?2 AND last_check_at IS NULL AND alias_of IS NULL",
+                    )?
+                    .query_row(params![url, source], Self::page_from_row)
+                    .optional()?;
+                fresh.extend(page);
             }
-            Ok(n)
+            Ok(fresh)
         })
     }
 

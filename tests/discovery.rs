@@ -109,6 +109,49 @@ fn listing_pagination_is_followed_up_to_max_pages() {
 }
 
 #[test]
+fn new_statements_are_checked_while_pagination_goes_on() {
+    let env = Env::new(
+        "per_host_interval_ms = 0",
+        "[[sources]]\nname = \"list\"\nkind = \"listing\"\nurl = \"{base}/news\"\n\
+         links = \".card a\"\nnext = \"a[rel=next]\"\nmax_pages = 5\nmatch = '/news/s\\d+$'\n",
+    );
+    env.site.set(
+        "/news",
+        Response::html(listing_page(&["/news/s0".into()], Some("/news?page=1"))),
+    );
+    env.site.set(
+        "/news?page=1",
+        Response::html(listing_page(&["/news/s1".into()], None)),
+    );
+    // The second listing page takes 1.5 s to answer (the fetch timeout is 2 s): the newest
+    // statement, on the first page, is fetched in the meantime, not after the whole listing.
+    let delay = Duration::from_millis(1500);
+    env.site.set_delay("/news?page=1", delay);
+    for i in 0..2 {
+        env.site.set(
+            &format!("/news/s{i}"),
+            Response::html(article(&format!("Statement {i}"), None)),
+        );
+    }
+    let out = env.check();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("checked 2 pages"),
+        "{}",
+        output_text(&out)
+    );
+    let newest = &env.site.requests_for("/news/s0")[0];
+    let second_listing = &env.site.requests_for("/news?page=1")[0];
+    let answered = second_listing.at + delay;
+    assert!(
+        newest.at < answered,
+        "/news/s0 requested {:?} after the second listing page was answered",
+        newest.at.duration_since(answered)
+    );
+    assert_eq!(env.show_path("/news/s0")["title"], "Statement 0");
+    assert_eq!(env.show_path("/news/s1")["title"], "Statement 1");
+}
+
+#[test]
 fn feed_only_source_never_fetches_pages() {
     let env = Env::new(
         "per_host_interval_ms = 0",
