@@ -185,6 +185,29 @@ pub struct Page {
     pub has_versions: bool,
 }
 
+impl Page {
+    /// A page row as just inserted (the table's defaults).
+    fn added(id: i64, url: &str, source: &str, baseline: bool, at: &str) -> Page {
+        Page {
+            id,
+            url: url.to_string(),
+            source: source.to_string(),
+            baseline,
+            removed: false,
+            validators: Validators::default(),
+            raw_hash: None,
+            gone_count: 0,
+            suspect_hash: None,
+            first_seen_at: at.to_string(),
+            next_check_at: None,
+            last_check_at: None,
+            last_news_at: None,
+            fail_count: 0,
+            has_versions: false,
+        }
+    }
+}
+
 /// A stored version.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Version {
@@ -577,8 +600,7 @@ impl Store {
     /// Track a page (no-op when it is tracked already). Returns true when it was new.
     /// Track many pages at once (one transaction). Returns how many were new.
     /// Track the discovered `urls` for `source` (a URL another source tracks stays
-    /// there). Returns the pages among them that this source tracks and that were never
-    /// checked: due at once.
+    /// there). Returns the pages it added: never checked, so due at once.
     pub fn ensure_pages(
         &self,
         urls: &[&str],
@@ -587,23 +609,18 @@ impl Store {
         at: &str,
     ) -> Result<Vec<Page>> {
         self.tx(|tx| {
-            let mut fresh = Vec::new();
+            let mut added = Vec::new();
             for url in urls {
-                exec(
+                let n = exec(
                     tx,
                     "INSERT OR IGNORE INTO pages (url, source, first_seen_at, baseline) VALUES (?1, ?2, ?3, ?4)",
                     params![url, source, at, baseline],
                 )?;
-                let page = tx
-                    .prepare_cached(
-                        "SELECT *, 0 AS has_versions FROM pages
-                         WHERE url = ?1 AND source = ?2 AND last_check_at IS NULL AND alias_of IS NULL",
-                    )?
-                    .query_row(params![url, source], Self::page_from_row)
-                    .optional()?;
-                fresh.extend(page);
+                if n == 1 {
+                    added.push(Page::added(tx.last_insert_rowid(), url, source, baseline, at));
+                }
             }
-            Ok(fresh)
+            Ok(added)
         })
     }
 
@@ -1382,6 +1399,53 @@ mod tests {
             alert_to: vec!["a@example.org".into()],
             digest: None,
         }
+    }
+
+    #[test]
+    fn ensure_pages_returns_the_rows_it_added() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = Store::open(&dir.path().join("p.db")).expect("open");
+        let at = "2026-01-01T00:00:00Z";
+        assert_eq!(
+            s.ensure_pages(&["https://x/a"], "other", false, at)
+                .expect("a")
+                .len(),
+            1
+        );
+        let added = s
+            .ensure_pages(
+                &["https://x/a", "https://x/b", "https://x/c"],
+                "src",
+                true,
+                at,
+            )
+            .expect("ensure");
+        // https://x/a belongs to another source.
+        let stored = s.pages_of_source("src").expect("pages");
+        let key = |p: &Page| {
+            (
+                p.id,
+                p.url.clone(),
+                p.source.clone(),
+                p.baseline,
+                p.removed,
+                p.first_seen_at.clone(),
+                p.last_check_at.clone(),
+                p.next_check_at.clone(),
+                p.raw_hash.clone(),
+                p.has_versions,
+            )
+        };
+        assert_eq!(
+            added.iter().map(key).collect::<Vec<_>>(),
+            stored.iter().map(key).collect::<Vec<_>>()
+        );
+        assert_eq!(added.len(), 2);
+        assert!(
+            s.ensure_pages(&["https://x/b"], "src", true, at)
+                .expect("again")
+                .is_empty()
+        );
     }
 
     #[test]

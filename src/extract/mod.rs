@@ -144,7 +144,7 @@ pub fn profile_name(url: &url::Url) -> Option<&'static str> {
 }
 
 /// Joins rendered blocks, cuts at a "stop before" paragraph, drops leading
-/// blocks that repeat the title, and normalizes.
+/// blocks that repeat the title (blocks come normalized, so the text is).
 pub(crate) fn finish_body(
     blocks: Vec<render::Block>,
     title: &str,
@@ -182,7 +182,11 @@ pub(crate) fn finish_body(
             seen += 1;
         }
     }
-    normalize_text(&render::join_blocks(&blocks))
+    // Every block is already normalized (see `render`), and joining normalized blocks with
+    // line breaks keeps the text normalized.
+    let body = render::join_blocks(&blocks);
+    debug_assert_eq!(normalize_text(&body), body);
+    body
 }
 
 /// A block repeats the title when equal to it, or when the title is the
@@ -260,32 +264,84 @@ fn sniff_meta_charset(head: &[u8]) -> Option<&'static encoding_rs::Encoding> {
 /// one space and lines are trimmed. A line that is empty after trimming is a
 /// paragraph break.
 pub fn normalize_text(s: &str) -> String {
-    // Most text is already NFC; the quick check avoids recomposing it.
-    let nfc: std::borrow::Cow<str> = match unicode_normalization::is_nfc_quick(s.chars()) {
-        unicode_normalization::IsNormalized::Yes => std::borrow::Cow::Borrowed(s),
-        _ => std::borrow::Cow::Owned(s.nfc().collect()),
-    };
-    let mut out = String::with_capacity(nfc.len());
-    let mut pending_break = false;
+    collapse_whitespace(&nfc(s))
+}
+
+/// `s` in Unicode NFC (borrowed when it already is, as most text is).
+pub(crate) fn nfc(s: &str) -> std::borrow::Cow<'_, str> {
+    // The quick check avoids recomposing. An ASCII prefix is NFC and leaves the check in
+    // its initial state, so the check starts after it.
+    match s.bytes().position(|b| !b.is_ascii()) {
+        None => std::borrow::Cow::Borrowed(s),
+        Some(i) => match unicode_normalization::is_nfc_quick(s[i..].chars()) {
+            unicode_normalization::IsNormalized::Yes => std::borrow::Cow::Borrowed(s),
+            _ => std::borrow::Cow::Owned(s.nfc().collect()),
+        },
+    }
+}
+
+/// The whitespace rule of [`normalize_text`]: the words of each line (as `str::lines` and
+/// `split_whitespace` see them) joined by one space, consecutive lines by `\n`, lines
+/// separated by blank lines by `\n\n`; no blank line at either end. Copies runs of word
+/// bytes at once instead of char by char.
+fn collapse_whitespace(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
     let mut para_open = false;
-    for line in nfc.lines() {
-        let mut words = line.split_whitespace();
-        let Some(first) = words.next() else {
-            if para_open {
+    let mut pending_break = false;
+    let mut line_has_word = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'\n' {
+            if !line_has_word && para_open {
                 pending_break = true;
             }
+            line_has_word = false;
+            i += 1;
             continue;
+        }
+        // Whitespace other than '\n' (ASCII, or any Unicode White_Space char).
+        let ws_len = if b.is_ascii() {
+            usize::from(matches!(b, b' ' | b'\t' | b'\r' | 0x0b | 0x0c))
+        } else {
+            s[i..]
+                .chars()
+                .next()
+                .filter(|c| c.is_whitespace())
+                .map_or(0, char::len_utf8)
         };
-        if para_open {
-            out.push_str(if pending_break { "\n\n" } else { "\n" });
+        if ws_len > 0 {
+            i += ws_len;
+            continue;
         }
-        out.push_str(first);
-        for w in words {
+        // A word: up to the next whitespace.
+        let start = i;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b.is_ascii() {
+                if matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c) {
+                    break;
+                }
+                i += 1;
+            } else {
+                match s[i..].chars().next() {
+                    Some(c) if !c.is_whitespace() => i += c.len_utf8(),
+                    _ => break,
+                }
+            }
+        }
+        if line_has_word {
             out.push(' ');
-            out.push_str(w);
+        } else {
+            if para_open {
+                out.push_str(if pending_break { "\n\n" } else { "\n" });
+            }
+            para_open = true;
+            pending_break = false;
+            line_has_word = true;
         }
-        para_open = true;
-        pending_break = false;
+        out.push_str(&s[start..i]);
     }
     out
 }

@@ -138,7 +138,7 @@ impl State {
                 let t = raw.split_whitespace().collect::<Vec<_>>().join(" ");
                 if !t.is_empty() {
                     self.blocks.push(Block {
-                        text: format!("- {t}"),
+                        text: format!("- {}", super::nfc(&t)),
                         kind,
                     });
                 }
@@ -152,22 +152,49 @@ impl State {
         }
     }
 
+    /// Appends `text`, each run of whitespace (except U+00A0) as one space. Runs of other
+    /// characters are copied at once.
     fn push_text(&mut self, text: &str) {
         if self.pre_depth > 0 {
             self.buf.push_str(text);
             return;
         }
         let mut last_space = self.buf.ends_with([' ', '\n']) || self.buf.is_empty();
-        for c in text.chars() {
-            if c.is_whitespace() && c != '\u{a0}' {
-                if !last_space {
-                    self.buf.push(' ');
-                    last_space = true;
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        let mut start = 0; // of the run of non-whitespace being scanned
+        while i < bytes.len() {
+            let b = bytes[i];
+            // Length of the whitespace char at `i` (0: not whitespace).
+            let ws = if b.is_ascii() {
+                if b == b' ' || (b'\t'..=b'\r').contains(&b) {
+                    1
+                } else {
+                    i += 1;
+                    continue;
                 }
             } else {
-                self.buf.push(c);
+                let c = text[i..].chars().next().unwrap_or('\u{fffd}');
+                if c.is_whitespace() && c != '\u{a0}' {
+                    c.len_utf8()
+                } else {
+                    i += c.len_utf8();
+                    continue;
+                }
+            };
+            if start < i {
+                self.buf.push_str(&text[start..i]);
                 last_space = false;
             }
+            if !last_space {
+                self.buf.push(' ');
+                last_space = true;
+            }
+            i += ws;
+            start = i;
+        }
+        if start < bytes.len() {
+            self.buf.push_str(&text[start..]);
         }
     }
 }
@@ -337,4 +364,59 @@ pub(crate) fn join_blocks(blocks: &[Block]) -> String {
         prev = Some(b.kind);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> State {
+        State {
+            blocks: Vec::new(),
+            buf: String::new(),
+            list_stack: Vec::new(),
+            li_depth: 0,
+            pre_depth: 0,
+        }
+    }
+
+    /// The rule as first written, char by char.
+    fn push_reference(buf: &mut String, text: &str) {
+        let mut last_space = buf.ends_with([' ', '\n']) || buf.is_empty();
+        for c in text.chars() {
+            if c.is_whitespace() && c != '\u{a0}' {
+                if !last_space {
+                    buf.push(' ');
+                    last_space = true;
+                }
+            } else {
+                buf.push(c);
+                last_space = false;
+            }
+        }
+    }
+
+    #[test]
+    fn push_text_matches_the_reference_rule() {
+        const PIECES: &[&str] = &[
+            " ", "\t", "\n", "\r", "\u{b}", "\u{c}", "\u{a0}", "\u{85}", "\u{2003}", "a", "word",
+            "é", "“x”", "🙂", "\u{301}",
+        ];
+        let mut rng = fastrand::Rng::with_seed(11);
+        for _ in 0..20_000 {
+            let mut st = state();
+            let mut reference = String::new();
+            for _ in 0..rng.usize(1..4) {
+                let n = rng.usize(0..8);
+                let s: String = (0..n).map(|_| PIECES[rng.usize(0..PIECES.len())]).collect();
+                st.push_text(&s);
+                push_reference(&mut reference, &s);
+                if rng.bool() {
+                    st.buf.push('\n');
+                    reference.push('\n');
+                }
+            }
+            assert_eq!(st.buf, reference);
+        }
+    }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use unicode_normalization::UnicodeNormalization;
 
 fn url(s: &str) -> url::Url {
     url::Url::parse(s).expect("test url")
@@ -20,6 +21,68 @@ fn normalize_is_idempotent_and_ignores_whitespace_edits() {
     assert_eq!(normalize_text("Cafe\u{301}"), "Caf\u{e9}");
     assert_eq!(normalize_text(""), "");
     assert_eq!(normalize_text(" \n \n"), "");
+}
+
+/// The whitespace and NFC rule as first written (lines, split_whitespace, NFC on the whole).
+fn normalize_reference(s: &str) -> String {
+    let nfc: String = s.nfc().collect();
+    let mut out = String::new();
+    let mut pending_break = false;
+    let mut para_open = false;
+    for line in nfc.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.is_empty() {
+            if para_open {
+                pending_break = true;
+            }
+            continue;
+        }
+        if para_open {
+            out.push_str(if pending_break { "\n\n" } else { "\n" });
+        }
+        out.push_str(&words.join(" "));
+        para_open = true;
+        pending_break = false;
+    }
+    out
+}
+
+#[test]
+fn normalize_matches_the_reference_rule() {
+    // Every kind of whitespace, line break and combining sequence, shuffled.
+    const PIECES: &[&str] = &[
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "\n\n",
+        "\r\n",
+        "\r",
+        "\u{a0}",
+        "\u{85}",
+        "\u{2028}",
+        "\u{3000}",
+        "\u{b}",
+        "\u{c}",
+        "a",
+        "word",
+        "é",
+        "e\u{301}",
+        "\u{301}",
+        "–",
+        "“quoted”",
+        "ß",
+        "مرحبا",
+        "\u{1100}\u{1161}",
+        "x\u{200b}y",
+        "🙂",
+    ];
+    let mut rng = fastrand::Rng::with_seed(7);
+    for _ in 0..20_000 {
+        let n = rng.usize(0..12);
+        let s: String = (0..n).map(|_| PIECES[rng.usize(0..PIECES.len())]).collect();
+        assert_eq!(normalize_text(&s), normalize_reference(&s), "{s:?}");
+    }
 }
 
 #[test]
