@@ -549,7 +549,7 @@ pub fn comparable_text(title: &str, body: &str, ignore: &[regex::Regex]) -> Stri
 pub fn words_hash(text: &str) -> String {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
-    for (i, w) in text.split_whitespace().enumerate() {
+    for (i, w) in crate::util::words(text).enumerate() {
         if i > 0 {
             h.update(b" ");
         }

@@ -66,7 +66,54 @@ pub fn statement_text(title: &str, body: &str) -> String {
 
 /// Number of words (whitespace-separated tokens) in a text.
 pub fn word_count(s: &str) -> usize {
-    s.split_whitespace().count()
+    words(s).count()
+}
+
+/// The words of `s`: exactly `str::split_whitespace`, with ASCII scanned byte by byte
+/// (several times faster on the mostly-ASCII text of statements).
+pub fn words(s: &str) -> impl Iterator<Item = &str> {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    // Length of the whitespace char at `at` (0: not whitespace).
+    let ws_len = move |at: usize| -> usize {
+        let b = bytes[at];
+        if b.is_ascii() {
+            usize::from(b == b' ' || (b'\t'..=b'\r').contains(&b))
+        } else {
+            s[at..]
+                .chars()
+                .next()
+                .filter(|c| c.is_whitespace())
+                .map_or(0, char::len_utf8)
+        }
+    };
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            match ws_len(i) {
+                0 => break,
+                n => i += n,
+            }
+        }
+        if i >= bytes.len() {
+            return None;
+        }
+        let start = i;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b.is_ascii() {
+                if b == b' ' || (b'\t'..=b'\r').contains(&b) {
+                    break;
+                }
+                i += 1;
+            } else {
+                match ws_len(i) {
+                    0 => i += s[i..].chars().next().map_or(1, char::len_utf8),
+                    _ => break,
+                }
+            }
+        }
+        Some(&s[start..i])
+    })
 }
 
 /// `mi_option_purge_delay` in mimalloc's `mi_option_e` (v3, the version
@@ -89,6 +136,21 @@ pub fn tune_allocator() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_are_split_whitespace() {
+        const PIECES: &[&str] = &[
+            " ", "\t", "\n", "\r", "\u{b}", "\u{c}", "\u{a0}", "\u{85}", "\u{2028}", "\u{3000}",
+            "a", "word", "é", "“x”", "🙂", "\u{301}", "\u{200b}",
+        ];
+        let mut rng = fastrand::Rng::with_seed(3);
+        for _ in 0..20_000 {
+            let n = rng.usize(0..10);
+            let s: String = (0..n).map(|_| PIECES[rng.usize(0..PIECES.len())]).collect();
+            let want: Vec<&str> = s.split_whitespace().collect();
+            assert_eq!(words(&s).collect::<Vec<_>>(), want, "{s:?}");
+        }
+    }
 
     /// The option index is right: mimalloc v3's default purge delay is 1000 ms, and no other
     /// option defaults to 1000.

@@ -171,10 +171,19 @@ pub(crate) fn finish_body(
     let title_key = comparable(title);
     if !title_key.is_empty() {
         // Only the first few blocks: a title repeated deep inside the text is content.
+        let title_chars = title_key.chars().count();
         let mut i = 0;
         let mut seen = 0;
         while i < blocks.len() && seen < 3 {
-            if repeats_title(&comparable(&blocks[i].text), &title_key) {
+            // A repeat is never longer than the title; lower-casing never shortens a text
+            // in chars, so a block with more non-space chars than the title is no repeat.
+            let longer = blocks[i]
+                .text
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .nth(title_chars)
+                .is_some();
+            if !longer && repeats_title(&comparable(&blocks[i].text), &title_key) {
                 blocks.remove(i);
             } else {
                 i += 1;
