@@ -266,22 +266,38 @@ async fn run_source(
         let mut queued = std::collections::HashSet::new();
         let no_entries: Arc<Entries> = Arc::default();
         let discovery_started = std::time::Instant::now();
-        let mut on_pages = |urls: &[Url]| {
-            let urls: Vec<&str> = urls.iter().map(Url::as_str).collect();
-            match store.ensure_pages(&urls, &source.name, baseline, &started) {
+        // Found pages are added whenever the writer is free (never waiting for it: the
+        // listing's next page is fetched meanwhile); what is left is added at the end.
+        let mut pending: Vec<Url> = Vec::new();
+        let mut add = |pending: &mut Vec<Url>, wait: bool| {
+            let urls: Vec<&str> = pending.iter().map(Url::as_str).collect();
+            let added = match wait {
+                true => Some(store.ensure_pages(&urls, &source.name, baseline, &started)),
+                false => store.try_ensure_pages(&urls, &source.name, baseline, &started),
+            };
+            match added {
+                None => return,
                 // A feed-only source compares feed entries, known once its feed is read.
-                Ok(fresh) if source.fetch_pages => {
+                Some(Ok(fresh)) if source.fetch_pages => {
                     for p in fresh {
                         if queued.insert(p.id) {
                             let _ = queue.send((p, no_entries.clone()));
                         }
                     }
                 }
-                Ok(_) => {}
-                Err(e) => failures.push(format!("source {}: {e}", source.name)),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => failures.push(format!("source {}: {e}", source.name)),
             }
+            pending.clear();
+        };
+        let mut on_pages = |urls: &[Url]| {
+            pending.extend_from_slice(urls);
+            add(&mut pending, false);
         };
         let discovery = discover_source(ctx, source, &mut on_pages).await;
+        if !pending.is_empty() {
+            add(&mut pending, true);
+        }
         if let Ok(d) = &discovery {
             tracing::info!(
                 source = %source.name,
@@ -452,7 +468,7 @@ async fn discover_source(
             break;
         }
         visited.push(doc_url.clone());
-        let fetched = match ctx.fetcher.get(&doc_url, None).await {
+        let fetched = match ctx.fetcher.get_document(&doc_url).await {
             Ok(Outcome::Ok(f)) => f,
             Ok(Outcome::Gone(status)) => return Err(format!("GET {doc_url}: HTTP {status}")),
             Ok(Outcome::NotModified) => continue,

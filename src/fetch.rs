@@ -310,6 +310,23 @@ impl Fetcher {
         url: &Url,
         validators: Option<&Validators>,
     ) -> Result<Outcome, FetchError> {
+        self.get_in(url, validators, true).await
+    }
+
+    /// GET a discovery document (feed, listing page, sitemap): as [`Fetcher::get`], except
+    /// that it does not queue behind the statement pages for a slot of the global limit. A
+    /// source reads its documents one at a time, so this adds at most one request per
+    /// source; without it, a paginated listing crawls behind the pages it already found.
+    pub async fn get_document(&self, url: &Url) -> Result<Outcome, FetchError> {
+        self.get_in(url, None, false).await
+    }
+
+    async fn get_in(
+        &self,
+        url: &Url,
+        validators: Option<&Validators>,
+        limited: bool,
+    ) -> Result<Outcome, FetchError> {
         // A robots.txt Crawl-delay longer than our own interval wins.
         let mut interval = self.cfg.per_host_interval();
         if self.cfg.respect_robots {
@@ -334,10 +351,13 @@ impl Fetcher {
                 }
             }
         }
-        let _permit = self.global.acquire().await.map_err(|_| FetchError::Other {
-            url: url.to_string(),
-            reason: "fetcher is shutting down".into(),
-        })?;
+        let _permit = match limited {
+            true => Some(self.global.acquire().await.map_err(|_| FetchError::Other {
+                url: url.to_string(),
+                reason: "fetcher is shutting down".into(),
+            })?),
+            false => None,
+        };
         self.wait_for_host(url, interval).await;
         // Checked last, right before the request: a pause may have begun while this waited.
         if let Some(e) = self.paused(url) {

@@ -608,20 +608,25 @@ impl Store {
         baseline: bool,
         at: &str,
     ) -> Result<Vec<Page>> {
-        self.tx(|tx| {
-            let mut added = Vec::new();
-            for url in urls {
-                let n = exec(
-                    tx,
-                    "INSERT OR IGNORE INTO pages (url, source, first_seen_at, baseline) VALUES (?1, ?2, ?3, ?4)",
-                    params![url, source, at, baseline],
-                )?;
-                if n == 1 {
-                    added.push(Page::added(tx.last_insert_rowid(), url, source, baseline, at));
-                }
-            }
-            Ok(added)
-        })
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        insert_pages(&mut conn, urls, source, baseline, at).map_err(|e| self.err(e))
+    }
+
+    /// [`Store::ensure_pages`] if the writer is free right now; `None` (nothing done) while
+    /// it is writing checks, so discovery never waits for a group commit.
+    pub fn try_ensure_pages(
+        &self,
+        urls: &[&str],
+        source: &str,
+        baseline: bool,
+        at: &str,
+    ) -> Option<Result<Vec<Page>>> {
+        let mut conn = match self.conn.try_lock() {
+            Ok(c) => c,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(insert_pages(&mut conn, urls, source, baseline, at).map_err(|e| self.err(e)))
     }
 
     pub fn ensure_page(&self, url: &str, source: &str, baseline: bool, at: &str) -> Result<bool> {
@@ -1198,6 +1203,36 @@ fn digest_due_at(digest: Option<&str>, at: &str) -> String {
         today + chrono::Duration::days(1)
     };
     crate::util::rfc3339(due)
+}
+
+/// Insert the pages of `urls` not yet tracked, in one transaction; the rows it added.
+fn insert_pages(
+    conn: &mut Connection,
+    urls: &[&str],
+    source: &str,
+    baseline: bool,
+    at: &str,
+) -> rusqlite::Result<Vec<Page>> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut added = Vec::new();
+    for url in urls {
+        let n = exec(
+            &tx,
+            "INSERT OR IGNORE INTO pages (url, source, first_seen_at, baseline) VALUES (?1, ?2, ?3, ?4)",
+            params![url, source, at, baseline],
+        )?;
+        if n == 1 {
+            added.push(Page::added(
+                tx.last_insert_rowid(),
+                url,
+                source,
+                baseline,
+                at,
+            ));
+        }
+    }
+    tx.commit()?;
+    Ok(added)
 }
 
 /// Write one check (its page row, version, change, outbox row, schedule) in `tx`.
