@@ -910,7 +910,7 @@ impl Store {
     /// change id when the check recorded one.
     pub fn commit_checks(&self, checks: &[CheckCommit<'_>]) -> Vec<Result<Option<i64>>> {
         // Compression is CPU work: done before the writer lock is taken.
-        let compressed: Vec<Result<Option<StoredHtml<'_>>>> = checks
+        let compressed: Vec<std::result::Result<Option<StoredHtml<'_>>, String>> = checks
             .iter()
             .map(|c| match c.result {
                 CheckResult::NewVersion { version, .. } => match &version.raw_html {
@@ -919,9 +919,7 @@ impl Store {
                     }
                     RawHtml::Plain(html) => codec::zlib(html)
                         .map(|z| Some((Coding::Zlib, Cow::Owned(z))))
-                        .map_err(|e| {
-                            self.other(format!("cannot compress HTML of {}: {e}", c.page.url))
-                        }),
+                        .map_err(|e| format!("cannot compress HTML of {}: {e}", c.page.url)),
                 },
                 _ => Ok(None),
             })
@@ -935,33 +933,24 @@ impl Store {
                     .collect();
             }
         };
-        let written = self.with(|c| {
-            let mut tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let mut out = Vec::with_capacity(checks.len());
-            for (check, raw) in checks.iter().zip(compressed) {
-                let raw = match raw {
-                    Ok(r) => r,
-                    Err(e) => {
-                        out.push(Err(e));
-                        continue;
-                    }
-                };
-                // Dropped without commit, a savepoint rolls back what it holds.
-                let sp = tx.savepoint()?;
-                let raw = raw.as_ref().map(|(coding, bytes)| (*coding, &bytes[..]));
-                match write_check(&sp, check, raw, &instance) {
-                    Ok(id) => {
-                        sp.commit()?;
-                        out.push(Ok(id));
-                    }
-                    Err(e) => out.push(Err(self.err(e))),
-                }
-            }
-            tx.commit()?;
-            Ok(out)
-        });
+        // The whole group in one go; if any check cannot be written, the group is rolled back
+        // and written again with each check in a savepoint, so only that check fails.
+        let written = self.with(
+            |c| match write_group(c, checks, &compressed, &instance, false) {
+                Ok(out) => Ok(out),
+                Err(_) => write_group(c, checks, &compressed, &instance, true),
+            },
+        );
         match written {
-            Ok(out) => out,
+            Ok(out) => out
+                .into_iter()
+                .map(|r| {
+                    r.map_err(|e| match e {
+                        GroupError::Sql(e) => self.err(e),
+                        GroupError::Other(m) => self.other(m),
+                    })
+                })
+                .collect(),
             Err(e) => checks
                 .iter()
                 .map(|_| Err(self.other(e.to_string())))
@@ -1205,6 +1194,51 @@ fn digest_due_at(digest: Option<&str>, at: &str) -> String {
     crate::util::rfc3339(due)
 }
 
+/// Why one check of a group was not written.
+enum GroupError {
+    Sql(rusqlite::Error),
+    Other(String),
+}
+
+/// Writes `checks` in one transaction. Without `isolate`, the first failing check fails the
+/// whole call (nothing is written); with it, each check is a savepoint and a failing one is
+/// rolled back alone.
+fn write_group(
+    conn: &mut Connection,
+    checks: &[CheckCommit<'_>],
+    compressed: &[std::result::Result<Option<StoredHtml<'_>>, String>],
+    instance: &str,
+    isolate: bool,
+) -> rusqlite::Result<Vec<std::result::Result<Option<i64>, GroupError>>> {
+    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut out = Vec::with_capacity(checks.len());
+    for (check, raw) in checks.iter().zip(compressed) {
+        let raw = match raw {
+            Ok(r) => r.as_ref().map(|(coding, bytes)| (*coding, &bytes[..])),
+            Err(e) => {
+                out.push(Err(GroupError::Other(e.clone())));
+                continue;
+            }
+        };
+        if !isolate {
+            // An error drops `tx`: the group is rolled back.
+            out.push(Ok(write_check(&tx, check, raw, instance)?));
+            continue;
+        }
+        // Dropped without commit, a savepoint rolls back what it holds.
+        let sp = tx.savepoint()?;
+        match write_check(&sp, check, raw, instance) {
+            Ok(id) => {
+                sp.commit()?;
+                out.push(Ok(id));
+            }
+            Err(e) => out.push(Err(GroupError::Sql(e))),
+        }
+    }
+    tx.commit()?;
+    Ok(out)
+}
+
 /// Insert the pages of `urls` not yet tracked, in one transaction; the rows it added.
 fn insert_pages(
     conn: &mut Connection,
@@ -1289,11 +1323,13 @@ fn write_result(
             validators,
             change,
         } => {
-            let prev: Option<i64> = tx.query_row(
-                "SELECT MAX(version) FROM versions WHERE page_id = ?1",
-                [page.id],
-                |r| r.get(0),
-            )?;
+            // A page known to have no version needs no look-up.
+            let prev: Option<i64> = match page.has_versions {
+                true => tx
+                    .prepare_cached("SELECT MAX(version) FROM versions WHERE page_id = ?1")?
+                    .query_row([page.id], |r| r.get(0))?,
+                false => None,
+            };
             let n = prev.unwrap_or(0) + 1;
             exec(tx,
                 "INSERT INTO versions (page_id, version, fetched_at, title, published, body, text_hash,
@@ -1532,6 +1568,45 @@ mod tests {
             .expect("failed");
         let counts = s.outbox_counts().expect("counts");
         assert_eq!((counts.pending, counts.sent, counts.failed), (0, 1, 1));
+    }
+
+    #[test]
+    fn a_check_that_cannot_be_written_fails_alone_in_its_group() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = Store::open(&dir.path().join("p.db")).expect("open");
+        let at = "2026-01-01T00:00:00Z";
+        let added = s
+            .ensure_pages(&["https://x/a", "https://x/b"], "src", false, at)
+            .expect("pages");
+        // A page row that does not exist: its version breaks the foreign key.
+        let mut ghost = added[0].clone();
+        ghost.id = 9999;
+        let result = |body: &str| CheckResult::NewVersion {
+            version: Box::new(nv(body)),
+            validators: Validators::default(),
+            change: change(ChangeKind::New),
+        };
+        let (ra, rg, rb) = (result("a"), result("ghost"), result("b"));
+        let check = |page, result| CheckCommit {
+            page,
+            result,
+            at,
+            schedule: None,
+        };
+        let out = s.commit_checks(&[
+            check(&added[0], &ra),
+            check(&ghost, &rg),
+            check(&added[1], &rb),
+        ]);
+        assert_eq!(out.len(), 3);
+        assert!(out[0].as_ref().is_ok_and(Option::is_some), "{:?}", out[0]);
+        assert!(out[1].is_err(), "{:?}", out[1]);
+        assert!(out[2].as_ref().is_ok_and(Option::is_some), "{:?}", out[2]);
+        for (page, body) in [(&added[0], "a"), (&added[1], "b")] {
+            let v = s.version(page.id, None).expect("q").expect("stored");
+            assert_eq!(v.body, body);
+        }
+        assert_eq!(s.changes(&LogFilter::default()).expect("log").len(), 2);
     }
 
     #[test]
