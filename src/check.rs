@@ -260,11 +260,29 @@ async fn run_source(
     //    queue as soon as a discovery document names it (the newest statements are on the
     //    first listing page); the other due pages follow once discovery is done.
     type Entries = std::collections::HashMap<String, discover::FeedEntry>;
+    //    Two queues: pages discovery just found come before re-checks of known pages.
     let (queue, mut queued_rx) = tokio::sync::mpsc::unbounded_channel::<(Page, Arc<Entries>)>();
+    let (due_queue, mut due_rx) = tokio::sync::mpsc::unbounded_channel::<(Page, Arc<Entries>)>();
     let producer = async move {
         let mut failures = Vec::new();
         let mut queued = std::collections::HashSet::new();
         let no_entries: Arc<Entries> = Arc::default();
+        // Which known pages are due does not depend on what discovery finds, except for a
+        // sitemap's <lastmod> and a feed-only source's entries: otherwise they go now.
+        if source.fetch_pages && source.kind != SourceKind::Sitemap {
+            match store.pages_of_source(&source.name) {
+                Ok(pages) => {
+                    let now = now_rfc3339();
+                    for p in pages {
+                        if is_due(&p, all, false, &now) {
+                            queued.insert(p.id);
+                            let _ = due_queue.send((p, no_entries.clone()));
+                        }
+                    }
+                }
+                Err(e) => failures.push(format!("source {}: {e}", source.name)),
+            }
+        }
         let discovery_started = std::time::Instant::now();
         // Found pages are added whenever the writer is free (never waiting for it: the
         // listing's next page is fetched meanwhile); what is left is added at the end.
@@ -332,20 +350,17 @@ async fn run_source(
                 let modified = matches!((lastmod, checked), (Some(m), Some(c)) if m > c);
                 // A feed-only statement costs nothing to compare while its feed lists it.
                 let in_feed = !source.fetch_pages && found.entries.contains_key(&p.url);
-                let is_due = all
-                    || modified
-                    || in_feed
-                    || p.next_check_at.as_deref().is_none_or(|n| n <= now.as_str());
-                is_due.then_some((lastmod.filter(|_| modified), p))
+                is_due(&p, all, modified || in_feed, &now)
+                    .then_some((lastmod.filter(|_| modified), p))
             })
             .collect();
         due.sort_by_key(|d| std::cmp::Reverse(d.0));
         let entries = Arc::new(std::mem::take(&mut found.entries));
         for (_, p) in due {
-            let _ = queue.send((p, entries.clone()));
+            let _ = due_queue.send((p, entries.clone()));
         }
         (discovery_error, failures)
-        // `queue` dropped here: the checks end when the queue is empty.
+        // The queues are dropped here: the checks end when both are empty.
     };
 
     // Each check is its own task, so the runtime's threads share the per-page work (HTTP,
@@ -353,7 +368,10 @@ async fn run_source(
     let shared = Arc::new(source.clone());
     let consumer = async {
         let mut report = CycleReport::default();
-        let mut checks = futures::stream::poll_fn(|cx| queued_rx.poll_recv(cx))
+        let found = futures::stream::poll_fn(|cx| queued_rx.poll_recv(cx));
+        let known = futures::stream::poll_fn(|cx| due_rx.poll_recv(cx));
+        let prefer_found = |_: &mut ()| futures::stream::PollNext::Left;
+        let mut checks = futures::stream::select_with_strategy(found, known, prefer_found)
             .take_while(|_| futures::future::ready(!ctx.shutdown.is_cancelled()))
             .map(|(page, entries)| {
                 let url = page.url.clone();
@@ -423,6 +441,11 @@ async fn run_source(
         report.failures.push(format!("source {}: {e}", source.name));
     }
     report
+}
+
+/// Is a tracked page due for a check now (`forced`: a sitemap or feed says so)?
+fn is_due(page: &Page, all: bool, forced: bool, now: &str) -> bool {
+    all || forced || page.next_check_at.as_deref().is_none_or(|n| n <= now)
 }
 
 /// What discovery found for a source in this cycle.

@@ -152,6 +152,46 @@ fn new_statements_are_checked_while_pagination_goes_on() {
 }
 
 #[test]
+fn new_statements_go_before_re_checks() {
+    let env = Env::new(
+        "per_host_interval_ms = 0\nconcurrency = 1",
+        "[[sources]]\nname = \"list\"\nkind = \"listing\"\nurl = \"{base}/news\"\n\
+         links = \".card a\"\nmatch = '/news/s\\d+$'\n",
+    );
+    let known: Vec<String> = (0..4).map(|i| format!("/news/s{i}")).collect();
+    env.site.set("/news", Response::html(listing_page(&known, None)));
+    for p in &known {
+        env.site.set(p, Response::html(article(p, None)));
+    }
+    env.check();
+    // Next cycle: a new statement on the listing, and every known page due again (--all).
+    // Known pages answer slowly, so the listing is read while the first re-check runs.
+    let mut links = vec!["/news/s9".to_string()];
+    links.extend(known.iter().cloned());
+    env.site.set("/news", Response::html(listing_page(&links, None)));
+    env.site.set("/news/s9", Response::html(article("New statement", None)));
+    for p in &known {
+        env.site.set_delay(p, Duration::from_millis(300));
+    }
+    env.site.clear_requests();
+    let out = env.run(&["check", "--all"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    let order: Vec<String> = env
+        .site
+        .requests()
+        .into_iter()
+        .map(|r| r.path)
+        .filter(|p| p.starts_with("/news/s"))
+        .collect();
+    assert_eq!(order.len(), 5, "{order:?}");
+    let new_at = order.iter().position(|p| p == "/news/s9");
+    assert!(
+        new_at.is_some_and(|i| i <= 1),
+        "the new statement waited behind re-checks: {order:?}"
+    );
+}
+
+#[test]
 fn feed_only_source_never_fetches_pages() {
     let env = Env::new(
         "per_host_interval_ms = 0",
