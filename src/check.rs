@@ -584,17 +584,19 @@ pub fn comparable_text(title: &str, body: &str, ignore: &[regex::Regex]) -> Stri
 }
 
 /// The hash two comparable texts are compared by: their words, so only a word edit is a change.
-/// (SHA-256 of the words joined by single spaces, fed word by word.)
+/// (SHA-256 of the words, as `split_whitespace` sees them, joined by single spaces.)
 pub fn words_hash(text: &str) -> String {
+    words_digest(text).0
+}
+
+/// [`words_hash`] and the number of words.
+pub fn words_digest(text: &str) -> (String, usize) {
     use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    for (i, w) in crate::util::words(text).enumerate() {
-        if i > 0 {
-            h.update(b" ");
-        }
-        h.update(w.as_bytes());
-    }
-    crate::util::hex(&h.finalize())
+    let (joined, n) = crate::util::words_joined(text);
+    (
+        crate::util::hex(&sha2::Sha256::digest(joined.as_bytes())),
+        n,
+    )
 }
 
 /// Who gets an alert for this change (empty: nobody), and in which digest.
@@ -1067,6 +1069,7 @@ async fn judge(
     }
     let new_text = comparable_text(&article.title, &article.body, &source.ignore);
     let hash = words_hash(&new_text);
+    let new_words = word_count(&article.body);
 
     // The previous text, as the current extractor sees it: re-extracted from the stored HTML
     // when an older extractor stored it.
@@ -1104,7 +1107,7 @@ async fn judge(
             validators: fetched.validators,
             change: NewChange {
                 kind: ChangeKind::New,
-                words_added: word_count(&article.body),
+                words_added: new_words,
                 words_removed: 0,
                 baseline: page.baseline,
                 alert_to,
@@ -1122,7 +1125,7 @@ async fn judge(
 
     // A long text that suddenly lost most of its words is more likely a broken page than an
     // edit: store it only when the next check sees the same text.
-    let (old_words, new_words) = (word_count(&old_body), word_count(&article.body));
+    let old_words = word_count(&old_body);
     if !page.removed
         && old_words >= SHRINK_MIN_WORDS
         && (new_words as f64) < SHRINK_RATIO * old_words as f64
@@ -1296,6 +1299,23 @@ mod tests {
         let text = "  Title\u{a0}here\n\nBody\ttext,\r\n more  words ";
         let joined: Vec<&str> = text.split_whitespace().collect();
         assert_eq!(words_hash(text), sha256_hex(joined.join(" ").as_bytes()));
+        assert_eq!(words_digest(text).1, joined.len());
+        let mut rng = fastrand::Rng::with_seed(5);
+        const PIECES: &[&str] = &[
+            " ", "\t", "\n", "\r", "\u{b}", "\u{a0}", "\u{2028}", "a", "é", "🙂",
+        ];
+        for _ in 0..5_000 {
+            let s: String = (0..rng.usize(0..10))
+                .map(|_| PIECES[rng.usize(0..PIECES.len())])
+                .collect();
+            let joined: Vec<&str> = s.split_whitespace().collect();
+            assert_eq!(
+                words_digest(&s),
+                (sha256_hex(joined.join(" ").as_bytes()), joined.len()),
+                "{s:?}"
+            );
+        }
+
         assert_eq!(
             words_hash(""),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

@@ -159,7 +159,8 @@ fn new_statements_go_before_re_checks() {
          links = \".card a\"\nmatch = '/news/s\\d+$'\n",
     );
     let known: Vec<String> = (0..4).map(|i| format!("/news/s{i}")).collect();
-    env.site.set("/news", Response::html(listing_page(&known, None)));
+    env.site
+        .set("/news", Response::html(listing_page(&known, None)));
     for p in &known {
         env.site.set(p, Response::html(article(p, None)));
     }
@@ -168,8 +169,10 @@ fn new_statements_go_before_re_checks() {
     // Known pages answer slowly, so the listing is read while the first re-check runs.
     let mut links = vec!["/news/s9".to_string()];
     links.extend(known.iter().cloned());
-    env.site.set("/news", Response::html(listing_page(&links, None)));
-    env.site.set("/news/s9", Response::html(article("New statement", None)));
+    env.site
+        .set("/news", Response::html(listing_page(&links, None)));
+    env.site
+        .set("/news/s9", Response::html(article("New statement", None)));
     for p in &known {
         env.site.set_delay(p, Duration::from_millis(300));
     }
