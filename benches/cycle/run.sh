@@ -6,6 +6,8 @@
 # Environment knobs:
 #   PAGES=2000            statement pages in the fixture
 #   CONCURRENCIES="32 8"  presswatch [fetch] concurrency values to measure (first one = headline)
+#   REPEAT=3              runs of each (tool, cycle), from a fresh database/cache each time;
+#                         the table shows medians (a 2-core machine shared with others is noisy)
 #   URLWATCH=1            also measure urlwatch (0 to skip)
 #   BUILD=1               cargo build --release first (0: use the existing binary)
 #   PRESSWATCH_BIN=...    binary to measure (default target/release/presswatch)
@@ -24,6 +26,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 PAGES=${PAGES:-2000}
+REPEAT=${REPEAT:-3}
 CONCURRENCIES=${CONCURRENCIES:-"32 8"}
 URLWATCH=${URLWATCH:-1}
 BUILD=${BUILD:-1}
@@ -238,50 +241,67 @@ if grep -q -- '--all' <<<"$CHECK_HELP"; then CHECK_ARGS=(check --all); fi
 log "presswatch command: ${CHECK_ARGS[*]}"
 
 PW_PAGES='grep -oE "checked [0-9]+ pages" "$OUT" | grep -oE "[0-9]+"'
-for c in $CONCURRENCIES; do
-    write_pw_config "$WORK/pw-c$c" "$c" "$DISCOVERY"
-    for cycle in first unchanged; do
-        measure "presswatch c=$c" "$cycle" "$PW_PAGES" -- "$PW" --config "$WORK/pw-c$c/presswatch.toml" "${CHECK_ARGS[@]}"
-    done
-    # Sanity: the second cycle must find nothing new, and nothing may fail.
-    grep -q " 0 failed;" "$WORK/presswatch_c=$c-first.out" || log "WARNING: failures in first cycle: $(cat "$WORK/presswatch_c=$c-first.out")"
-    grep -q " 0 new, 0 changed, 0 removed" "$WORK/presswatch_c=$c-unchanged.out" \
-        || log "WARNING: second cycle not all unchanged: $(cat "$WORK/presswatch_c=$c-unchanged.out")"
-done
-
+UW="$WORK/urlwatch"
+UW_PAGES="wc -l <'$WORK/fixture/urls.txt'"
 if [[ "$URLWATCH" == 1 ]]; then
-    UW="$WORK/urlwatch"; mkdir -p "$UW"
+    mkdir -p "$UW"
     cp "$WORK/fixture/urlwatch-urls.yaml" "$UW/urls.yaml"
     cat >"$UW/urlwatch.yaml" <<EOF
 display: {new: true, error: true, unchanged: false, empty-diff: false}
 report:
   stdout: {enabled: true, color: false}
 EOF
-    # urlwatch prints one report entry per NEW/CHANGED/ERROR job; count jobs it ran instead
-    # from its cache: every job that completed wrote (first) or touched (unchanged) one entry.
-    UW_PAGES="wc -l <'$WORK/fixture/urls.txt'"
-    for cycle in first unchanged; do
-        measure "urlwatch" "$cycle" "$UW_PAGES" -- urlwatch --urls "$UW/urls.yaml" --config "$UW/urlwatch.yaml" \
-            --hooks "$UW/hooks.py" --cache "$UW/cache.db"
-    done
-    n_err=$(grep -c "^ERROR:" "$WORK/urlwatch-first.out" || true)
-    n_new=$(grep -c "^NEW:" "$WORK/urlwatch-first.out" || true)
-    [[ "$n_err" == 0 && "$n_new" == "$PAGES" ]] || log "WARNING: urlwatch first run: $n_new NEW, $n_err ERROR"
-    n_chg=$(grep -cE "^(NEW|CHANGED|ERROR):" "$WORK/urlwatch-unchanged.out" || true)
-    [[ "$n_chg" == 0 ]] || log "WARNING: urlwatch second run reported $n_chg jobs"
 fi
+for rep in $(seq "$REPEAT"); do
+    log "run $rep of $REPEAT"
+    for c in $CONCURRENCIES; do
+        rm -rf "$WORK/pw-c$c"
+        write_pw_config "$WORK/pw-c$c" "$c" "$DISCOVERY"
+        for cycle in first unchanged; do
+            measure "presswatch c=$c" "$cycle" "$PW_PAGES" -- "$PW" --config "$WORK/pw-c$c/presswatch.toml" "${CHECK_ARGS[@]}"
+        done
+        # Sanity: the second cycle must find nothing new, and nothing may fail.
+        grep -q " 0 failed;" "$WORK/presswatch_c=$c-first.out" || log "WARNING: failures in first cycle: $(cat "$WORK/presswatch_c=$c-first.out")"
+        grep -q " 0 new, 0 changed, 0 removed" "$WORK/presswatch_c=$c-unchanged.out" \
+            || log "WARNING: second cycle not all unchanged: $(cat "$WORK/presswatch_c=$c-unchanged.out")"
+    done
+
+    if [[ "$URLWATCH" == 1 ]]; then
+        # urlwatch prints one report entry per NEW/CHANGED/ERROR job; the page count is the
+        # number of jobs (every job runs each time).
+        rm -f "$UW/cache.db"
+        for cycle in first unchanged; do
+            measure "urlwatch" "$cycle" "$UW_PAGES" -- urlwatch --urls "$UW/urls.yaml" --config "$UW/urlwatch.yaml" \
+                --hooks "$UW/hooks.py" --cache "$UW/cache.db"
+        done
+        n_err=$(grep -c "^ERROR:" "$WORK/urlwatch-first.out" || true)
+        n_new=$(grep -c "^NEW:" "$WORK/urlwatch-first.out" || true)
+        [[ "$n_err" == 0 && "$n_new" == "$PAGES" ]] || log "WARNING: urlwatch first run: $n_new NEW, $n_err ERROR"
+        n_chg=$(grep -cE "^(NEW|CHANGED|ERROR):" "$WORK/urlwatch-unchanged.out" || true)
+        [[ "$n_chg" == 0 ]] || log "WARNING: urlwatch second run reported $n_chg jobs"
+    fi
+done
 
 # ---- report -------------------------------------------------------------------------------------
 python3 - "$RESULTS" "$DISCOVERY" "$(nproc)" <<'EOF'
-import sys
-rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+import sys, statistics
+raw = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 disc, cores = sys.argv[2], sys.argv[3]
+# Median of the runs of each (tool, cycle); peak RSS is the largest of them.
+groups = {}
+for r in raw:
+    groups.setdefault((r[0], r[1]), []).append(r)
+rows = []
+for (tool, cycle), rs in groups.items():
+    med = lambda i: statistics.median(float(r[i]) for r in rs)
+    rows.append((tool, cycle, rs[0][2], med(3), med(4), max(int(r[5]) for r in rs), med(6), med(7), len(rs)))
 R = {}
-print(f"\nCycle benchmark: feed + {disc} discovery, politeness off, {cores} cores, nginx fixture on loopback\n")
+print(f"\nCycle benchmark: feed + {disc} discovery, politeness off, {cores} cores, nginx fixture on loopback")
+print(f"(median of {max(r[-1] for r in rows)} runs each; every first cycle starts from an empty database/cache)\n")
 hdr = ("tool", "cycle", "pages", "wall s", "pages/s", "CPU s", "peak RSS MB", "server CPU s", "others CPU s")
 fmt = "{:<16} {:<10} {:>6} {:>8} {:>9} {:>7} {:>12} {:>13} {:>13}"
 print(fmt.format(*hdr)); print(fmt.format(*("-" * len(h) for h in hdr)))
-for tool, cycle, pages, wall, cpu, rss_kb, scpu, ocpu in rows:
+for tool, cycle, pages, wall, cpu, rss_kb, scpu, ocpu, _n in rows:
     pages, wall, cpu, rss, scpu, ocpu = int(pages), float(wall), float(cpu), int(rss_kb) / 1024, float(scpu), float(ocpu)
     R[(tool, cycle)] = dict(pages=pages, wall=wall, pps=pages / wall, cpu=cpu, rss=rss)
     print(fmt.format(tool, cycle, pages, f"{wall:.2f}", f"{pages / wall:.0f}", f"{cpu:.2f}", f"{rss:.1f}", f"{scpu:.2f}", f"{ocpu:.2f}"))
