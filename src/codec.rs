@@ -193,7 +193,7 @@ mod tests {
         );
     }
 
-    pub(crate) fn brotli(data: &[u8]) -> Vec<u8> {
+    fn brotli(data: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         {
             let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);

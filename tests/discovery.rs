@@ -536,13 +536,6 @@ fn rel_canonical_on_the_same_site_names_the_statement() {
     );
 }
 
-fn gzip(text: &str) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(text.as_bytes()).expect("gzip");
-    e.finish().expect("gzip")
-}
-
 fn urlset(entries: &[(&str, &str)]) -> String {
     let urls: String = entries
         .iter()
@@ -578,11 +571,9 @@ fn sitemap_index_gzipped_urlset_and_lastmod() {
         Response::new(
             200,
             "application/gzip",
-            gzip(&urlset(&[
-                (&s1, old),
-                (&s2, old),
-                (&env.site.url("/about"), old),
-            ])),
+            common::gzip(
+                urlset(&[(&s1, old), (&s2, old), (&env.site.url("/about"), old)]).as_bytes(),
+            ),
         ),
     );
     for (path, title) in [("/news/s1", "Statement one"), ("/news/s2", "Statement two")] {
@@ -610,7 +601,7 @@ fn sitemap_index_gzipped_urlset_and_lastmod() {
         Response::new(
             200,
             "application/gzip",
-            gzip(&urlset(&[(&s1, &later), (&s2, old)])),
+            common::gzip(urlset(&[(&s1, &later), (&s2, old)]).as_bytes()),
         ),
     );
     env.site.set(

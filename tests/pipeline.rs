@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::http::{FixtureSite, Response};
 use common::smtp::SmtpServer;
-use common::{Instance, TempState, command, output_text};
+use common::{Instance, TempState, brotli, command, gzip, output_text};
 
 fn article(title: &str, paragraphs: &[&str]) -> String {
     let body: String = paragraphs.iter().map(|p| format!("<p>{p}</p>\n")).collect();
@@ -316,23 +316,6 @@ fn extractor_upgrades_never_alert_and_reextract_rewrites_text() {
         "{v}"
     );
     assert_eq!(env.log().len(), 1, "re-extraction records no change");
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).expect("gzip");
-    e.finish().expect("gzip")
-}
-
-fn brotli(data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut out = Vec::new();
-    {
-        let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
-        w.write_all(data).expect("brotli");
-    }
-    out
 }
 
 #[test]

@@ -50,6 +50,27 @@ pub fn run(args: &[&str]) -> Output {
 }
 
 /// stdout and stderr of an `Output`, lossily decoded, for assertion messages.
+/// `data` gzip-compressed, as a server sends it with `Content-Encoding: gzip`.
+#[allow(dead_code)] // not every test binary compresses
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+/// `data` brotli-compressed (`Content-Encoding: br`).
+#[allow(dead_code)]
+pub fn brotli(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = Vec::new();
+    {
+        let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+        w.write_all(data).expect("brotli");
+    }
+    out
+}
+
 pub fn output_text(out: &Output) -> String {
     format!(
         "status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
