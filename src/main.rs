@@ -147,6 +147,11 @@ enum Command {
 
 fn main() -> ExitCode {
     util::tune_allocator();
+    // The parsing pool (one thread per core), named for `top -H` and profilers. Building it
+    // can only fail if it already exists.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("presswatch-parse-{i}"))
+        .build_global();
     let cli = Cli::parse();
     init_logging(&cli);
     let rt = match tokio::runtime::Runtime::new() {
