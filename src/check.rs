@@ -421,6 +421,8 @@ async fn run_source(
         *report.failure_kinds.entry("discovery").or_default() += 1;
         report.failures.push(e.clone());
     }
+    // Pages that could not be recorded or listed: a failed source check, not "ok".
+    report.failed += failures.len();
     report.failures.extend(failures);
     report.interrupted = ctx.shutdown.is_cancelled();
 
@@ -481,6 +483,10 @@ async fn discover_source(
         _ => 1,
     };
     while let Some(doc_url) = queue.pop() {
+        // Stopping: no further documents (the pages found so far are still recorded).
+        if ctx.shutdown.is_cancelled() {
+            break;
+        }
         if visited.contains(&doc_url) {
             continue;
         }

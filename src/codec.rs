@@ -40,17 +40,23 @@ impl Coding {
         }
     }
 
-    /// From an HTTP `Content-Encoding` header value: `Ok(None)` for no coding (absent or
-    /// `identity`), `Err(value)` for a coding presswatch did not ask for.
+    /// From an HTTP `Content-Encoding` header value: `Ok(None)` for no compression (absent,
+    /// `identity`, or a token that names none, such as the `none` or `utf-8` some servers
+    /// send), `Err(value)` for a compression presswatch cannot decode (`compress`, `zstd`,
+    /// several codings in a row).
     pub fn from_content_encoding(value: Option<&str>) -> Result<Option<Coding>, String> {
         let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
             return Ok(None);
         };
         match v.to_ascii_lowercase().as_str() {
-            "identity" => Ok(None),
             "gzip" | "x-gzip" => Ok(Some(Coding::Gzip)),
             "br" => Ok(Some(Coding::Brotli)),
-            _ => Err(v.to_string()),
+            // HTTP's "deflate" is the zlib format (RFC 9110 §8.4.1.2).
+            "deflate" => Ok(Some(Coding::Zlib)),
+            "compress" | "x-compress" | "zstd" | "dcb" | "dcz" | "aes128gcm" | "exi"
+            | "pack200-gzip" => Err(v.to_string()),
+            several if several.contains(',') => Err(v.to_string()),
+            _ => Ok(None),
         }
     }
 }
@@ -108,7 +114,8 @@ fn gunzip_single_member(data: &[u8], max: u64) -> Option<Vec<u8>> {
     if size as u64 > max {
         return None;
     }
-    let mut out: Vec<u8> = Vec::with_capacity(size);
+    let mut out: Vec<u8> = Vec::new();
+    out.try_reserve_exact(size).ok()?;
     let (mut used_in, mut used_out) = (0usize, 0usize);
     let ok = DECOMPRESSOR.with(|d| {
         if d.0.is_null() {
@@ -186,7 +193,17 @@ mod tests {
             Ok(Some(Coding::Gzip))
         );
         assert_eq!(Coding::from_content_encoding(Some("identity")), Ok(None));
+        assert_eq!(Coding::from_content_encoding(Some("none")), Ok(None));
+        assert_eq!(Coding::from_content_encoding(Some("UTF-8")), Ok(None));
         assert_eq!(Coding::from_content_encoding(None), Ok(None));
+        assert_eq!(
+            Coding::from_content_encoding(Some("deflate")),
+            Ok(Some(Coding::Zlib))
+        );
+        assert_eq!(
+            Coding::from_content_encoding(Some("zstd")),
+            Err("zstd".to_string())
+        );
         assert_eq!(
             Coding::from_content_encoding(Some("gzip, br")),
             Err("gzip, br".to_string())

@@ -61,6 +61,8 @@ pub enum FetchError {
     },
     #[error("GET {url}: HTTP {status}")]
     Status { url: String, status: u16 },
+    #[error("GET {url}: {reason}")]
+    Encoding { url: String, reason: String },
     #[error("GET {url}: body larger than {max} bytes, not read")]
     TooLarge { url: String, max: u64 },
     #[error("GET {url}: disallowed by {robots}")]
@@ -97,6 +99,7 @@ impl FetchError {
             FetchError::Status { status, .. } if *status >= 500 => "http-5xx",
             FetchError::Status { .. } => "http-status",
             FetchError::TooLarge { .. } => "too-large",
+            FetchError::Encoding { .. } => "encoding",
             FetchError::Robots { .. } => "robots",
             FetchError::HostPaused { .. } => "host-paused",
             FetchError::Other { .. } => "other",
@@ -275,10 +278,12 @@ impl Fetcher {
                 Err(_) => (Robots::AllowAll, ROBOTS_TTL),
             },
             // No robots.txt (or 4xx): everything is allowed.
+            // A body that cannot be decoded is treated like one that cannot be parsed.
             Ok(_)
             | Err(FetchError::Status {
                 status: 400..=499, ..
-            }) => (Robots::AllowAll, ROBOTS_TTL),
+            })
+            | Err(FetchError::Encoding { .. }) => (Robots::AllowAll, ROBOTS_TTL),
             Err(e) => (Robots::DisallowAll(e.to_string()), ROBOTS_ERROR_TTL),
         };
         cache.insert(origin, (Instant::now() + ttl, rules.clone()));
@@ -463,7 +468,7 @@ impl Fetcher {
         let content_type = text_header(header::CONTENT_TYPE);
         let coding =
             Coding::from_content_encoding(text_header(header::CONTENT_ENCODING).as_deref())
-                .map_err(|c| FetchError::Other {
+                .map_err(|c| FetchError::Encoding {
                     url: url.to_string(),
                     reason: format!("unsupported Content-Encoding {c:?}"),
                 })?;
@@ -492,10 +497,12 @@ impl Fetcher {
             body.extend_from_slice(&chunk);
         }
         let (body, encoded) = match coding {
+            // An empty body stays empty whatever the header says.
+            Some(_) if body.is_empty() => (body, None),
             None => (body, None),
             Some(coding) => {
                 let decoded =
-                    crate::codec::decode(coding, &body, max).map_err(|e| FetchError::Other {
+                    crate::codec::decode(coding, &body, max).map_err(|e| FetchError::Encoding {
                         url: url.to_string(),
                         reason: format!("corrupt {} body: {e}", coding.as_str()),
                     })?;

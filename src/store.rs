@@ -231,7 +231,7 @@ pub struct NewVersion {
     pub body: String,
     pub text_hash: String,
     pub raw_html: RawHtml,
-    /// SHA-256 of the decoded HTML.
+    /// SHA-256 of the body as received (compressed, when the site compressed it).
     pub raw_hash: String,
     pub extractor_version: i64,
     pub profile: String,
@@ -421,8 +421,17 @@ fn decompress(data: &[u8], coding: &str) -> std::io::Result<Vec<u8>> {
             format!("unknown coding {coding:?}"),
         )
     })?;
-    // Nothing larger was ever stored (fetch caps bodies far below this).
-    codec::decode(coding, data, u64::MAX - 1)
+    // Nothing larger was ever stored (fetch caps bodies far below this); a corrupt blob
+    // claiming more is an error, not an allocation.
+    const MAX_STORED_HTML: u64 = 256 << 20;
+    let html = codec::decode(coding, data, MAX_STORED_HTML)?;
+    if html.len() as u64 > MAX_STORED_HTML {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "decodes to more than 256 MiB",
+        ));
+    }
+    Ok(html)
 }
 
 impl Store {
@@ -1232,7 +1241,14 @@ fn write_group(
                 sp.commit()?;
                 out.push(Ok(id));
             }
-            Err(e) => out.push(Err(GroupError::Sql(e))),
+            Err(e) => {
+                // Some errors (disk full, I/O) make SQLite roll back the whole transaction,
+                // not just the savepoint: then nothing of the group is written.
+                if sp.is_autocommit() {
+                    return Err(e);
+                }
+                out.push(Err(GroupError::Sql(e)));
+            }
         }
     }
     tx.commit()?;

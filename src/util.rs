@@ -114,18 +114,13 @@ fn normalized_lines(s: &str) -> Option<usize> {
         }
     }
     // Non-ASCII whitespace (U+0085, U+00A0, U+1680, U+2000-200A, U+2028/9, U+202F, U+205F,
-    // U+3000) starts with one of these bytes; each candidate is decoded.
-    let mut from = 0;
-    while let Some(p) = memchr::memchr3(0xC2, 0xE1, 0xE2, &b[from..])
-        .into_iter()
-        .chain(memchr::memchr(0xE3, &b[from..]))
-        .min()
-    {
-        let at = from + p;
+    // U+3000) starts with one of these bytes; each candidate is decoded. (One pass per byte
+    // group, so text made of such lead bytes stays linear.)
+    let candidates = memchr::memchr3_iter(0xC2, 0xE1, 0xE2, b).chain(memchr::memchr_iter(0xE3, b));
+    for at in candidates {
         if s.get(at..)?.chars().next().is_some_and(char::is_whitespace) {
             return None;
         }
-        from = at + 1;
     }
     // Lines: `\n` runs + 1.
     let runs = memchr::memchr_iter(b'\n', b)
@@ -184,6 +179,9 @@ mod tests {
             );
             assert_eq!(word_count(&s), want.len(), "{s:?}");
         }
+        // Text made of one lead byte (Japanese: E3 ..) is scanned in linear time.
+        let ja = "日本語の声明".repeat(20_000);
+        assert_eq!(word_count(&ja), 1);
         // Normalized text takes the fast path.
         let t = "Title here\n\nFirst line\nsecond “line” – end";
         assert!(normalized_lines(t).is_some());

@@ -320,7 +320,15 @@ fn extractor_upgrades_never_alert_and_reextract_rewrites_text() {
 
 #[test]
 fn compressed_pages_are_decoded_capped_and_stored_as_sent() {
-    let paths = ["/gz", "/br", "/bomb", "/odd-coding"];
+    let paths = [
+        "/gz",
+        "/br",
+        "/bomb",
+        "/odd-coding",
+        "/deflate",
+        "/none",
+        "/empty-gz",
+    ];
     let env = Env::new(&paths, None, 5);
     let gz = gzip(article("Statement sent gzipped", PARAS).as_bytes());
     let br = brotli(article("Statement sent with brotli", PARAS).as_bytes());
@@ -344,6 +352,28 @@ fn compressed_pages_are_decoded_capped_and_stored_as_sent() {
     env.site.set(
         "/odd-coding",
         Response::html(b"\x1f\x9d...".to_vec()).with_header("Content-Encoding", "compress"),
+    );
+    // HTTP's "deflate" is zlib; "none" names no compression (some servers send it).
+    let zlib = {
+        use std::io::Write;
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(article("Statement sent deflated", PARAS).as_bytes())
+            .expect("zlib");
+        e.finish().expect("zlib")
+    };
+    env.site.set(
+        "/deflate",
+        Response::html(zlib.clone()).with_header("Content-Encoding", "deflate"),
+    );
+    env.site.set(
+        "/none",
+        Response::html(article("Statement sent plain", PARAS))
+            .with_header("Content-Encoding", "none"),
+    );
+    // An empty body is empty whatever its Content-Encoding (an empty page: a failed check).
+    env.site.set(
+        "/empty-gz",
+        Response::html(Vec::new()).with_header("Content-Encoding", "gzip"),
     );
 
     let out = env.check();
@@ -373,9 +403,17 @@ fn compressed_pages_are_decoded_capped_and_stored_as_sent() {
     );
     let v = env.show_json(&env.site.url("/br"));
     assert_eq!(v["title"], "Statement sent with brotli");
-    let mut log = env.log();
-    log.sort_by_key(|c| c["url"].as_str().unwrap_or_default().to_string());
-    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(
+        env.show_json(&env.site.url("/deflate"))["title"],
+        "Statement sent deflated"
+    );
+    assert_eq!(
+        env.show_json(&env.site.url("/none"))["title"],
+        "Statement sent plain"
+    );
+    assert!(!stderr.contains("corrupt gzip"), "{stderr}");
+    let log = env.log();
+    assert_eq!(log.len(), 4, "{log:?}");
 
     // Stored as the site sent it: the very bytes, with their coding.
     let conn = rusqlite::Connection::open(env.db()).expect("db");
@@ -389,6 +427,7 @@ fn compressed_pages_are_decoded_capped_and_stored_as_sent() {
     };
     assert_eq!(stored("/gz"), ("gzip".to_string(), gz));
     assert_eq!(stored("/br"), ("br".to_string(), br));
+    assert_eq!(stored("/deflate"), ("zlib".to_string(), zlib));
     drop(conn);
 
     // Re-extraction reads them back.
