@@ -1048,7 +1048,7 @@ async fn judge(
             std::mem::take(&mut fetched.body),
             fetched.content_type.clone(),
             fetched.final_url.clone(),
-            source.clone(),
+            source,
         )
         .await?
         {
@@ -1086,7 +1086,7 @@ async fn judge(
         }
         Some(l) => {
             let raw = ctx.store.raw_html(page.id, l.version)?.unwrap_or_default();
-            match extract_async(raw, None, url.clone(), source.clone()).await? {
+            match extract_async(raw, None, url.clone(), source).await? {
                 (_, Ok(a)) => Some((a.title, a.body)),
                 (_, Err(_)) => Some((l.title.clone(), l.body.clone())),
             }
@@ -1264,17 +1264,13 @@ async fn extract_async(
     body: Vec<u8>,
     content_type: Option<String>,
     url: Url,
-    source: Source,
+    source: &Source,
 ) -> anyhow::Result<(Vec<u8>, Result<extract::Article, extract::ExtractError>)> {
+    let (selector, profile) = (source.body.clone(), source.profile.clone());
     cpu_bound(move || {
         let article = {
-            let html = extract::decode_html(&body, content_type.as_deref());
-            extract::extract_for_source(
-                &html,
-                &url,
-                source.body.as_deref(),
-                source.profile.as_deref(),
-            )
+            let html = extract::decode_html_borrowed(&body, content_type.as_deref());
+            extract::extract_for_source(&html, &url, selector.as_deref(), profile.as_deref())
         };
         (body, article)
     })

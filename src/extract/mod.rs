@@ -224,6 +224,14 @@ pub(crate) fn comparable(s: &str) -> String {
 /// `<meta charset>`/`<meta http-equiv>` in the first 1024 bytes, else BOM,
 /// else UTF-8 (lossy). Uses encoding_rs. Never panics.
 pub fn decode_html(bytes: &[u8], content_type: Option<&str>) -> String {
+    decode_html_borrowed(bytes, content_type).into_owned()
+}
+
+/// [`decode_html`] without a copy when the bytes already are the text (UTF-8, no BOM).
+pub fn decode_html_borrowed<'a>(
+    bytes: &'a [u8],
+    content_type: Option<&str>,
+) -> std::borrow::Cow<'a, str> {
     let from_header = content_type.and_then(charset_from_content_type);
     let encoding = from_header
         .or_else(|| sniff_meta_charset(&bytes[..bytes.len().min(1024)]))
@@ -231,7 +239,7 @@ pub fn decode_html(bytes: &[u8], content_type: Option<&str>) -> String {
         .unwrap_or(encoding_rs::UTF_8);
     // A BOM, when present, still wins inside `decode` (WHATWG behaviour) and is removed.
     let (text, _, _) = encoding.decode(bytes);
-    text.into_owned()
+    text
 }
 
 fn charset_from_content_type(ct: &str) -> Option<&'static encoding_rs::Encoding> {
