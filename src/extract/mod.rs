@@ -301,6 +301,11 @@ pub(crate) fn nfc(s: &str) -> std::borrow::Cow<'_, str> {
 /// `split_whitespace` see them) joined by one space, consecutive lines by `\n`, lines
 /// separated by blank lines by `\n\n`; no blank line at either end. Copies runs of word
 /// bytes at once instead of char by char.
+/// `char::is_whitespace` for an ASCII byte (`u8::is_ascii_whitespace` leaves out U+000B).
+pub(crate) fn ascii_whitespace(b: u8) -> bool {
+    b == b' ' || (b'\t'..=b'\r').contains(&b)
+}
+
 fn collapse_whitespace(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = String::with_capacity(s.len());
@@ -320,7 +325,7 @@ fn collapse_whitespace(s: &str) -> String {
         }
         // Whitespace other than '\n' (ASCII, or any Unicode White_Space char).
         let ws_len = if b.is_ascii() {
-            usize::from(matches!(b, b' ' | b'\t' | b'\r' | 0x0b | 0x0c))
+            usize::from(ascii_whitespace(b))
         } else {
             s[i..]
                 .chars()
@@ -337,7 +342,7 @@ fn collapse_whitespace(s: &str) -> String {
         while i < bytes.len() {
             let b = bytes[i];
             if b.is_ascii() {
-                if matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c) {
+                if ascii_whitespace(b) {
                     break;
                 }
                 i += 1;

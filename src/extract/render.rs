@@ -167,7 +167,7 @@ impl State {
             let b = bytes[i];
             // Length of the whitespace char at `i` (0: not whitespace).
             let ws = if b.is_ascii() {
-                if b == b' ' || (b'\t'..=b'\r').contains(&b) {
+                if super::ascii_whitespace(b) {
                     1
                 } else {
                     i += 1;

@@ -583,6 +583,17 @@ fn is_junk_tag(lname: &[u8]) -> bool {
         .any(|j| j.as_bytes() == lname)
 }
 
+/// May a start tag of another name close this element (`<div>` closes a `<p>`, `<h3>` an
+/// `<h2>`, `<li>` an `<li>`, `<input>` a `<select>`...), putting what follows outside it?
+/// Such an element is never the root of an emptied region.
+fn closed_by_other_start(lname: &[u8]) -> bool {
+    is_optional_end(lname)
+        || matches!(
+            lname,
+            b"h1" | b"h2" | b"h3" | b"h4" | b"h5" | b"h6" | b"select"
+        )
+}
+
 /// Is the start tag named `lname` (attributes in `info`) an element the
 /// generic extractor always discards (`generic::is_junk` without its
 /// class/id rules)? Uncertain attribute syntax counts as no.
@@ -593,14 +604,7 @@ fn starts_junk(html: &str, info: &TagInfo, lname: &[u8]) -> bool {
     if is_junk_tag(lname) || SKIPPED_CONTAINERS.iter().any(|j| j.as_bytes() == lname) {
         return true;
     }
-    // A start tag of another name may close these (`<div>` closes a `<p>`, `<h3>` an
-    // `<h2>`, `<li>` an `<li>`...), putting what follows outside: never a region root.
-    if is_optional_end(lname)
-        || matches!(
-            lname,
-            b"h1" | b"h2" | b"h3" | b"h4" | b"h5" | b"h6" | b"select"
-        )
-    {
+    if closed_by_other_start(lname) {
         return false;
     }
     if info.hidden {
@@ -638,11 +642,7 @@ fn starts_nav(html: &str, info: &TagInfo, lname: &[u8]) -> bool {
     if lname == b"nav" {
         return true;
     }
-    if matches!(
-        lname,
-        b"html" | b"head" | b"body" | b"select" | b"h1" | b"h2" | b"h3" | b"h4" | b"h5" | b"h6"
-    ) || is_optional_end(lname)
-    {
+    if matches!(lname, b"html" | b"head" | b"body") || closed_by_other_start(lname) {
         return false;
     }
     value(html, info.role).is_some_and(|r| {
