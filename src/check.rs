@@ -592,17 +592,7 @@ pub fn comparable_text(title: &str, body: &str, ignore: &[regex::Regex]) -> Stri
 /// The hash two comparable texts are compared by: their words, so only a word edit is a change.
 /// (SHA-256 of the words, as `split_whitespace` sees them, joined by single spaces.)
 pub fn words_hash(text: &str) -> String {
-    words_digest(text).0
-}
-
-/// [`words_hash`] and the number of words.
-pub fn words_digest(text: &str) -> (String, usize) {
-    use sha2::Digest;
-    let (joined, n) = crate::util::words_joined(text);
-    (
-        crate::util::hex(&sha2::Sha256::digest(joined.as_bytes())),
-        n,
-    )
+    sha256_hex(crate::util::words_joined(text).0.as_bytes())
 }
 
 /// Who gets an alert for this change (empty: nobody), and in which digest.
@@ -890,6 +880,12 @@ async fn decide(
             false => None,
         })
     };
+    let load_published = || -> anyhow::Result<Option<String>> {
+        Ok(match page.has_versions {
+            true => ctx.store.latest_published(page.id)?,
+            false => None,
+        })
+    };
     let decided = |result: CheckResult, final_url: Option<String>, published: Option<String>| {
         Some(Decision {
             result,
@@ -919,10 +915,7 @@ async fn decide(
     } else {
         match ctx.fetcher.get(&url, validators).await {
             Err(e) => {
-                let published = match page.has_versions {
-                    true => ctx.store.latest_published(page.id)?,
-                    false => None,
-                };
+                let published = load_published()?;
                 let failed = CheckResult::Failed {
                     kind: e.kind(),
                     reason: e.to_string(),
@@ -931,10 +924,7 @@ async fn decide(
                 return Ok(decided(failed, None, published));
             }
             Ok(Outcome::NotModified) => {
-                let published = match page.has_versions {
-                    true => ctx.store.latest_published(page.id)?,
-                    false => None,
-                };
+                let published = load_published()?;
                 let unchanged = CheckResult::Unchanged {
                     validators: None,
                     raw_hash: None,
@@ -1301,7 +1291,7 @@ mod tests {
         let text = "  Title\u{a0}here\n\nBody\ttext,\r\n more  words ";
         let joined: Vec<&str> = text.split_whitespace().collect();
         assert_eq!(words_hash(text), sha256_hex(joined.join(" ").as_bytes()));
-        assert_eq!(words_digest(text).1, joined.len());
+        assert_eq!(crate::util::words_joined(text).1, joined.len());
         let mut rng = fastrand::Rng::with_seed(5);
         const PIECES: &[&str] = &[
             " ", "\t", "\n", "\r", "\u{b}", "\u{a0}", "\u{2028}", "a", "é", "🙂",
@@ -1312,7 +1302,7 @@ mod tests {
                 .collect();
             let joined: Vec<&str> = s.split_whitespace().collect();
             assert_eq!(
-                words_digest(&s),
+                (words_hash(&s), crate::util::words_joined(&s).1),
                 (sha256_hex(joined.join(" ").as_bytes()), joined.len()),
                 "{s:?}"
             );

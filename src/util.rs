@@ -36,14 +36,10 @@ pub fn parse_canonical(s: &str) -> Result<Url, url::ParseError> {
 
 /// Lowercase hex SHA-256.
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(data);
     use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
+    let mut s = String::with_capacity(64);
+    for b in digest.iter() {
         let _ = write!(s, "{b:02x}");
     }
     s
@@ -64,7 +60,6 @@ pub fn statement_text(title: &str, body: &str) -> String {
     format!("{title}\n\n{body}")
 }
 
-/// Number of words (whitespace-separated tokens) in a text.
 /// The words of `s` (as `split_whitespace` sees them) joined by single spaces, and how many.
 ///
 /// Text presswatch normalized (words separated by one space, lines by `\n` runs, nothing
@@ -74,8 +69,7 @@ pub fn words_joined(s: &str) -> (std::borrow::Cow<'_, str>, usize) {
     use std::borrow::Cow;
     if let Some(n_lines) = normalized_lines(s) {
         let b = s.as_bytes();
-        let spaces = memchr::memchr_iter(b' ', b).count();
-        let words = if b.is_empty() { 0 } else { spaces + n_lines };
+        let words = normalized_words(s, n_lines);
         if n_lines <= 1 {
             return (Cow::Borrowed(s), words);
         }
@@ -132,9 +126,16 @@ fn normalized_lines(s: &str) -> Option<usize> {
 /// The number of words of `s`, as `split_whitespace` counts them.
 pub fn word_count(s: &str) -> usize {
     match normalized_lines(s) {
-        Some(0) => 0,
-        Some(lines) => memchr::memchr_iter(b' ', s.as_bytes()).count() + lines,
+        Some(lines) => normalized_words(s, lines),
         None => s.split_whitespace().count(),
+    }
+}
+
+/// The words of normalized text with `lines` lines: one more than its spaces on each line.
+fn normalized_words(s: &str, lines: usize) -> usize {
+    match lines {
+        0 => 0,
+        _ => memchr::memchr_iter(b' ', s.as_bytes()).count() + lines,
     }
 }
 
