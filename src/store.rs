@@ -1,10 +1,12 @@
 //! SQLite storage: the only module that touches the database.
 //!
 //! Invariants kept here:
-//! * one transaction per page check: page state, version, change and the alert's outbox row
-//!   are written together or not at all;
+//! * a page check lives in exactly one transaction (several checks may share one, see
+//!   [`Store::commit_checks`]): page state, version, change and the alert's outbox row are
+//!   written together or not at all;
 //! * versions are append-only and numbered 1, 2, 3... per page; the raw HTML of each is kept
-//!   (zlib-compressed) so its text can be re-extracted;
+//!   (as the site compressed it, else zlib; see [`crate::codec`]) so its text can be
+//!   re-extracted;
 //! * schema changes are numbered migrations (`PRAGMA user_version`), applied in a transaction.
 
 use std::borrow::Cow;
@@ -606,8 +608,6 @@ impl Store {
 
     // ---- pages ----
 
-    /// Track a page (no-op when it is tracked already). Returns true when it was new.
-    /// Track many pages at once (one transaction). Returns how many were new.
     /// Track the discovered `urls` for `source` (a URL another source tracks stays
     /// there). Returns the pages it added: never checked, so due at once.
     pub fn ensure_pages(
@@ -638,6 +638,7 @@ impl Store {
         Some(insert_pages(&mut conn, urls, source, baseline, at).map_err(|e| self.err(e)))
     }
 
+    /// Track a page (no-op when it is tracked already). Returns true when it was new.
     pub fn ensure_page(&self, url: &str, source: &str, baseline: bool, at: &str) -> Result<bool> {
         self.with(|c| {
             let n = c.execute(
@@ -898,8 +899,8 @@ impl Store {
 
     // ---- the check transaction ----
 
-    /// Write everything one page check found, in one transaction. Returns the change id, if any.
-    /// Record one page check in its own transaction (see [`Store::commit_checks`]).
+    /// Record one page check in its own transaction (see [`Store::commit_checks`]). Returns
+    /// the change id, if any.
     pub fn commit_check(&self, page: &Page, result: &CheckResult, at: &str) -> Result<Option<i64>> {
         let check = CheckCommit {
             page,
@@ -912,9 +913,9 @@ impl Store {
             .unwrap_or_else(|| Err(self.other("no result for the check".into())))
     }
 
-    /// Record a group of page checks in one transaction ("group commit"): each check is a
-    /// savepoint in it, so a check that cannot be written is rolled back alone and the others
-    /// still land, and a check is never split between transactions. A check's change and its
+    /// Record a group of page checks in one transaction ("group commit"). A check that cannot
+    /// be written is rolled back alone and the others still land (the group is then written
+    /// again with one savepoint per check), and a check is never split between transactions. A check's change and its
     /// outbox row are written together or not at all. One result per check, in order: the
     /// change id when the check recorded one.
     pub fn commit_checks(&self, checks: &[CheckCommit<'_>]) -> Vec<Result<Option<i64>>> {
