@@ -47,6 +47,16 @@ impl Env {
         Env { site, pw }
     }
 
+    /// Statement pages `{prefix}0`, `{prefix}1`... titled "Statement 0", "Statement 1"...
+    fn serve_statements(&self, prefix: &str, n: usize) {
+        for i in 0..n {
+            self.site.set(
+                &format!("{prefix}{i}"),
+                Response::html(article(&format!("Statement {i}"), None)),
+            );
+        }
+    }
+
     /// `show --json` of a page of the fixture site.
     fn show_path(&self, path: &str) -> serde_json::Value {
         self.show_json(&self.site.url(path))
@@ -88,12 +98,7 @@ fn listing_pagination_is_followed_up_to_max_pages() {
         "/news?page=2",
         Response::html(listing_page(&links(2), None)),
     );
-    for i in 0..9 {
-        env.site.set(
-            &format!("/news/s{i}"),
-            Response::html(article(&format!("Statement {i}"), None)),
-        );
-    }
+    env.serve_statements("/news/s", 9);
     let out = env.check();
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("checked 6 pages"),
@@ -127,12 +132,7 @@ fn new_statements_are_checked_while_pagination_goes_on() {
     // statement, on the first page, is fetched in the meantime, not after the whole listing.
     let delay = Duration::from_millis(1500);
     env.site.set_delay("/news?page=1", delay);
-    for i in 0..2 {
-        env.site.set(
-            &format!("/news/s{i}"),
-            Response::html(article(&format!("Statement {i}"), None)),
-        );
-    }
+    env.serve_statements("/news/s", 2);
     let out = env.check();
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("checked 2 pages"),
@@ -274,12 +274,7 @@ fn no_two_requests_to_a_host_closer_than_the_interval() {
         })
         .collect();
     let env = Env::new("per_host_interval_ms = 200\nconcurrency = 4", &sources);
-    for i in 0..6 {
-        env.site.set(
-            &format!("/s{i}"),
-            Response::html(article(&format!("Statement {i}"), None)),
-        );
-    }
+    env.serve_statements("/s", 6);
     env.check();
     let mut times: Vec<_> = env.site.requests().iter().map(|r| r.at).collect();
     times.sort();
@@ -476,12 +471,7 @@ fn robots_crawl_delay_spaces_requests() {
         "/robots.txt",
         Response::text("User-agent: *\nCrawl-delay: 0.4\nDisallow: /private/\n"),
     );
-    for i in 0..3 {
-        env.site.set(
-            &format!("/s{i}"),
-            Response::html(article(&format!("Statement {i}"), None)),
-        );
-    }
+    env.serve_statements("/s", 3);
     env.check();
     let mut times: Vec<_> = env
         .site
